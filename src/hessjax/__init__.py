@@ -1,0 +1,37 @@
+"""hessjax: exact Hessians and standard errors you can trust, built on JAX.
+
+Write the objective or log-likelihood in ``jax.numpy`` as ``f(params, *data)``;
+hessjax computes exact derivatives in float64 (scoped, never global) and
+minimizes with JAX-native methods that run under ``jit`` and ``vmap``.
+"""
+
+from .hessian import DEFAULT_HESSIAN_MAX_BYTES as DEFAULT_HESSIAN_MAX_BYTES
+from .hessian import HessianMemoryError as HessianMemoryError
+from .hessian import hessian as hessian
+from .hessian import hessian_memory_estimate as hessian_memory_estimate
+from .hessian import hvp as hvp
+from ._tree import param_names as param_names
+from .optimize import MinimizeResult as MinimizeResult
+from .optimize import Status as Status
+from .optimize import minimize as minimize
+from .warnings import ConvergenceWarning as ConvergenceWarning
+from .warnings import HessjaxWarning as HessjaxWarning
+from .warnings import PrecisionWarning as PrecisionWarning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "hessian",
+    "hvp",
+    "param_names",
+    "hessian_memory_estimate",
+    "HessianMemoryError",
+    "DEFAULT_HESSIAN_MAX_BYTES",
+    "minimize",
+    "MinimizeResult",
+    "Status",
+    "HessjaxWarning",
+    "PrecisionWarning",
+    "ConvergenceWarning",
+    "__version__",
+]

@@ -1,0 +1,129 @@
+"""Scoped float64: every public entry point computes in float64.
+
+hessjax never flips the global ``jax_enable_x64`` flag. Each public function
+is wrapped by :func:`float64_entry_point`, which runs it inside
+``jax.enable_x64(True)``; inputs with less precision are promoted with one
+:class:`~hessjax.warnings.PrecisionWarning` per call.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .warnings import PrecisionWarning, warn
+
+__all__ = [
+    "EPS",
+    "float64_entry_point",
+    "as_float64_params",
+    "as_float64_data",
+    "default_gtol",
+]
+
+EPS = float(np.finfo(np.float64).eps)
+
+# Relative-gradient tolerance eps^(2/3) ~ 3.7e-11: the classical choice between
+# sqrt(eps) (where f stops resolving changes) and eps (where the gradient is
+# pure rounding), Dennis & Schnabel (1996) sec. 7.2.
+default_gtol = EPS ** (2.0 / 3.0)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def float64_entry_point(fn: F) -> F:
+    """Run ``fn`` inside ``jax.enable_x64(True)`` without touching global config."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with jax.enable_x64(True):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _leaf_dtype(leaf) -> np.dtype:
+    return np.result_type(leaf) if not hasattr(leaf, "dtype") else np.dtype(leaf.dtype)
+
+
+def _is_python_float(leaf) -> bool:
+    return isinstance(leaf, float) and not isinstance(leaf, bool)
+
+
+def as_float64_params(params: Any, argname: str = "params", stacklevel: int = 4) -> Any:
+    """Validate that every leaf of ``params`` is floating and promote it to float64.
+
+    Raises
+    ------
+    TypeError
+        If a leaf is not a real floating array (integers, booleans, complex).
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    if not leaves:
+        raise ValueError(
+            f"`{argname}` has no array leaves; pass the parameters as an array or "
+            f"a pytree of arrays, e.g. {argname}=jnp.zeros(3)."
+        )
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    promoted = False
+    out = []
+    for path, leaf in zip(paths, leaves):
+        if _is_python_float(leaf):
+            out.append(jnp.asarray(leaf, dtype=jnp.float64))
+            continue
+        if not hasattr(leaf, "dtype") and not isinstance(leaf, (list, tuple, np.generic)):
+            raise TypeError(
+                f"`{argname}{path}` is {type(leaf).__name__!s} {leaf!r}; parameters must be "
+                f"floating arrays. Pass a float, e.g. 0.0 instead of 0, or "
+                f"jnp.asarray(value, dtype=float)."
+            )
+        dtype = _leaf_dtype(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"`{argname}{path}` has dtype {dtype}; parameters must be real floating "
+                f"arrays. Convert it with jnp.asarray({argname}{path}, dtype=float)."
+            )
+        if dtype != np.float64:
+            promoted = True
+        out.append(jnp.asarray(leaf, dtype=jnp.float64))
+    if promoted:
+        warn(
+            f"`{argname}` has leaves with less than float64 precision; they were promoted "
+            "to float64, but digits already lost cannot be recovered. Build them as float64 "
+            "(inside `jax.enable_x64(True)` when using jnp).",
+            PrecisionWarning,
+            stacklevel=stacklevel,
+        )
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def as_float64_data(args: tuple, stacklevel: int = 4) -> tuple:
+    """Promote floating leaves of the data ``args`` to float64; keep integers as they are."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    promoted = False
+    out = []
+    for leaf in leaves:
+        if _is_python_float(leaf) or isinstance(leaf, (int, bool)):
+            out.append(leaf)
+            continue
+        dtype = _leaf_dtype(leaf)
+        if jnp.issubdtype(dtype, jnp.floating) and dtype != np.float64:
+            promoted = True
+            out.append(jnp.asarray(leaf, dtype=jnp.float64))
+        elif jnp.issubdtype(dtype, jnp.floating):
+            out.append(jnp.asarray(leaf, dtype=jnp.float64))
+        else:
+            out.append(leaf)
+    if promoted:
+        warn(
+            "data arguments have floating leaves with less than float64 precision; they "
+            "were promoted to float64, but digits already lost cannot be recovered. Pass "
+            "NumPy float64 arrays, or build jnp arrays inside `jax.enable_x64(True)`.",
+            PrecisionWarning,
+            stacklevel=stacklevel,
+        )
+    return jax.tree_util.tree_unflatten(treedef, out)

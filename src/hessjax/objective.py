@@ -1,0 +1,216 @@
+"""The user's function bound as a flat float64 objective.
+
+An :class:`Objective` wraps ``fun(params, *args)`` as a function of a flat
+float64 vector ``x`` (``ravel_pytree`` order) and a tuple of data ``args``.
+Data travel as arguments, never closures, so the jitted value, gradient,
+Hessian and Hessian-vector product compile once per parameter structure and
+data shape and then serve every dataset of that shape. Objectives are cached
+per user function (weakly) and per parameter structure by :func:`objective_for`.
+"""
+
+from __future__ import annotations
+
+import collections
+import weakref
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._tree import ParamSpec
+
+__all__ = ["Objective", "objective_for", "data_signature"]
+
+
+def data_signature(args: tuple) -> tuple:
+    """Hashable description of the data: tree structure, shapes, dtypes."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    described = []
+    for leaf in leaves:
+        if isinstance(leaf, (bool, int, float, complex)):
+            described.append(("py", type(leaf).__name__))
+        else:
+            described.append((tuple(np.shape(leaf)), str(jnp.result_type(leaf))))
+    return (treedef, tuple(described))
+
+
+class Objective:
+    """``fun(unravel(x), *args)`` over a flat float64 ``x``, with cached derivatives.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(params, *args)``, returning a scalar (or, when ``per_observation``
+        is allowed, a 1-D array that is summed).
+    spec : ParamSpec
+        Structure of the parameter pytree.
+    negate : bool
+        Minimize ``-fun`` (used by ``fit``, which maximizes a log-likelihood).
+    per_observation : bool
+        Accept a 1-D output and sum it.
+    """
+
+    def __init__(
+        self,
+        fun: Callable,
+        spec: ParamSpec,
+        negate: bool = False,
+        per_observation: bool = False,
+    ):
+        self.fun = fun
+        self.spec = spec
+        self.negate = negate
+        self.per_observation = per_observation
+        self._checked: dict[tuple, Any] = {}
+        self._solvers: dict[tuple, Callable] = {}
+        self._memory_checked: dict[tuple, int] = {}
+        self.value_jit = jax.jit(self.value)
+        self.value_and_grad_jit = jax.jit(self.value_and_grad)
+        self.hessian_jit = jax.jit(self.hessian)
+        self.hvp_jit = jax.jit(self.hvp)
+
+    # -- pure functions over flat x ------------------------------------------------
+    def raw(self, x: jax.Array, args: tuple) -> jax.Array:
+        """The user's output (scalar or per-observation), without sign or sum."""
+        return self.fun(self.spec.unravel(x), *args)
+
+    def value(self, x: jax.Array, args: tuple) -> jax.Array:
+        """The scalar objective that is minimized."""
+        out = jnp.sum(self.raw(x, args)).astype(jnp.float64)
+        return -out if self.negate else out
+
+    def value_and_grad(self, x: jax.Array, args: tuple) -> tuple[jax.Array, jax.Array]:
+        return jax.value_and_grad(self.value)(x, args)
+
+    def hessian(self, x: jax.Array, args: tuple) -> jax.Array:
+        # Forward-over-reverse: n JVPs of the reverse-mode gradient, the
+        # cheapest exact dense Hessian for a scalar function.
+        return jax.jacfwd(jax.grad(self.value))(x, args)
+
+    def value_grad_hessian(self, x: jax.Array, args: tuple):
+        """Value, gradient and Hessian from one forward-over-reverse sweep."""
+
+        def grad_with_aux(z):
+            value, grad = jax.value_and_grad(self.value)(z, args)
+            return grad, (value, grad)
+
+        hess, (value, grad) = jax.jacfwd(grad_with_aux, has_aux=True)(x)
+        return value, grad, hess
+
+    def hvp(self, x: jax.Array, v: jax.Array, args: tuple) -> jax.Array:
+        return jax.jvp(lambda z: jax.grad(self.value)(z, args), (x,), (v,))[1]
+
+    # -- eager validation -----------------------------------------------------------
+    def check(self, x: jax.Array, args: tuple, fname: str = "f") -> None:
+        """Trace ``fun`` abstractly once per data signature and validate its output.
+
+        Raises ``TypeError``/``ValueError`` naming the argument and the fix,
+        before anything compiles. Cached, so it never counts as a retrace.
+        """
+        key = data_signature(args)
+        if key in self._checked:
+            return
+        try:
+            out = jax.eval_shape(self.raw, x, args)
+        except (TypeError, ValueError, IndexError) as err:
+            raise ValueError(
+                f"calling {fname}(params, *args) failed while tracing: {err}\n"
+                f"Check that the shapes of the parameters and of the {len(args)} data "
+                f"argument(s) match what {fname} expects; data must be passed as extra "
+                f"positional arguments, e.g. minimize({fname}, x0, X, y)."
+            ) from err
+        if not isinstance(out, jax.ShapeDtypeStruct):
+            raise TypeError(
+                f"{fname}(params, *args) must return one array, got a "
+                f"{type(out).__name__}; return a scalar such as jnp.sum(...)."
+            )
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            raise TypeError(
+                f"{fname}(params, *args) returned dtype {out.dtype}; it must return a "
+                "real floating scalar. Use float arithmetic (e.g. jnp.sum(x ** 2.0))."
+            )
+        allowed = out.ndim == 0 or (self.per_observation and out.ndim == 1)
+        if not allowed:
+            what = "a scalar or a 1-D array of per-observation values" if self.per_observation else "a scalar"
+            raise ValueError(
+                f"{fname}(params, *args) returned shape {out.shape}; it must return {what}. "
+                "Reduce it, e.g. with jnp.sum(...)."
+            )
+        self._checked[key] = out
+
+    def output_shape(self, args: tuple) -> tuple[int, ...]:
+        """Shape of the user's output for data ``args`` (after :meth:`check`)."""
+        return self._checked[data_signature(args)].shape
+
+    def solver(self, key: tuple, build: Callable[[], Callable]) -> Callable:
+        """A jitted solver cached on this objective under ``key``."""
+        solve = self._solvers.get(key)
+        if solve is None:
+            solve = self._solvers[key] = build()
+        return solve
+
+
+_WEAK_CACHE: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+_STRONG_CACHE: "collections.OrderedDict[Any, dict]" = collections.OrderedDict()
+_STRONG_CACHE_SIZE = 64
+
+
+def _per_function_cache(fun: Callable) -> dict:
+    try:
+        return _WEAK_CACHE.setdefault(fun, {})
+    except TypeError:
+        # Not weak-referenceable (e.g. some builtins): keep a small LRU instead.
+        cache = _STRONG_CACHE.pop(fun, None) or {}
+        _STRONG_CACHE[fun] = cache
+        while len(_STRONG_CACHE) > _STRONG_CACHE_SIZE:
+            _STRONG_CACHE.popitem(last=False)
+        return cache
+
+
+def objective_for(
+    fun: Callable,
+    spec: ParamSpec,
+    negate: bool = False,
+    per_observation: bool = False,
+    fname: str = "f",
+) -> Objective:
+    """The cached :class:`Objective` of ``fun`` for parameters shaped like ``spec``."""
+    if not callable(fun):
+        raise TypeError(
+            f"`{fname}` must be a callable {fname}(params, *args) returning a scalar; "
+            f"got {type(fun).__name__}."
+        )
+    cache = _per_function_cache(fun)
+    key = (spec, negate, per_observation)
+    obj = cache.get(key)
+    if obj is None:
+        obj = cache[key] = Objective(fun, spec, negate=negate, per_observation=per_observation)
+    return obj
+
+
+def bind(
+    fun: Callable,
+    params: Any,
+    args: tuple,
+    fname: str = "f",
+    pname: str = "params",
+    negate: bool = False,
+    per_observation: bool = False,
+) -> tuple[Objective, jax.Array, tuple]:
+    """Validate and promote inputs, and return ``(objective, flat x, data)``.
+
+    The eager shell shared by every public entry point: float64 promotion with
+    one ``PrecisionWarning``, the cached objective, and the cached abstract
+    check of the user's function. Must run inside the float64 scope.
+    """
+    from ._precision import as_float64_data, as_float64_params
+    from ._tree import param_spec
+
+    params = as_float64_params(params, argname=pname, stacklevel=5)
+    args = as_float64_data(tuple(args), stacklevel=5)
+    spec = param_spec(params)
+    obj = objective_for(fun, spec, negate=negate, per_observation=per_observation, fname=fname)
+    x = jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree_util.tree_leaves(params)])
+    obj.check(x, args, fname=fname)
+    return obj, x, args
