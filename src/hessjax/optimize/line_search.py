@@ -19,6 +19,9 @@ from .._precision import EPS
 __all__ = ["LineSearchResult", "strong_wolfe"]
 
 _BRACKET, _ZOOM, _DONE = 0, 1, 2
+# Relative size of rounding noise in f: a sum of many float64 terms carries
+# errors of a few hundred eps relative to its magnitude.
+_NOISE = 100.0 * EPS
 
 
 class LineSearchResult(NamedTuple):
@@ -88,8 +91,19 @@ def strong_wolfe(
     returned with ``wolfe=False``; if there is none, ``alpha = 0``.
     """
     d0 = jnp.dot(g0, p)
-    sufficient = lambda a, f: f <= f0 + c1 * a * d0  # noqa: E731 (Armijo, N&W 3.6a)
-    curvature = lambda d: jnp.abs(d) <= -c2 * d0  # noqa: E731 (strong Wolfe, N&W 3.7b)
+    # Near an optimum the decrease g'p is below the rounding level of f, and
+    # comparisons of f values are noise. There, Hager & Zhang's (2005)
+    # approximate Wolfe condition judges decrease by the (accurate) slope:
+    # f within rounding of f0 and d <= (2 c1 - 1) d0, exact for quadratics.
+    noise = _NOISE * jnp.maximum(jnp.abs(f0), 1.0)
+
+    def sufficient(a, f, d):
+        armijo = f <= f0 + c1 * a * d0  # N&W (3.6a)
+        approximate = (f <= f0 + noise) & (d <= (2.0 * c1 - 1.0) * d0)
+        return armijo | approximate
+
+    def curvature(d):
+        return jnp.abs(d) <= -c2 * d0  # strong Wolfe, N&W (3.7b)
 
     init = _State(
         it=jnp.asarray(0, jnp.int32),
@@ -118,12 +132,12 @@ def strong_wolfe(
 
         # Bracketing (Alg. 3.5): a is too long if it breaks sufficient decrease,
         # is not finite, or is no better than the previous trial.
-        too_long = ~finite | ~sufficient(a, f) | ((s.it > 0) & (f >= s.f_lo))
+        too_long = ~finite | ~sufficient(a, f, d) | ((s.it > 0) & (f > s.f_lo + noise))
         uphill = finite & (d >= 0)
         in_bracket = s.stage == _BRACKET
         # Zoom (Alg. 3.6): the trial replaces hi if it is too long, else lo;
         # when the slope at the new lo points towards hi's far side, hi <- old lo.
-        zoom_too_long = ~finite | ~sufficient(a, f) | (f >= s.f_lo)
+        zoom_too_long = ~finite | ~sufficient(a, f, d) | (f > s.f_lo + noise)
         flip = finite & (d * (s.a_hi - s.a_lo) >= 0)
 
         new_hi_is_trial = jnp.where(in_bracket, too_long, zoom_too_long)

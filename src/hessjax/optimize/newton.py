@@ -118,10 +118,11 @@ def solve_trust_region_subproblem(eigenvalues, eigenvectors, g, radius):
 
 def _update_scale(previous, hessian):
     diag = jnp.sqrt(jnp.abs(jnp.diag(hessian)))
-    scale = jnp.maximum(previous, diag)
-    # Floor: a parameter with zero curvature still needs a finite scale.
-    floor = jnp.maximum(jnp.max(scale) * jnp.sqrt(EPS), jnp.finfo(hessian.dtype).tiny)
-    return jnp.where(jnp.isfinite(scale), jnp.maximum(scale, floor), 1.0)
+    scale = jnp.maximum(previous, jnp.where(jnp.isfinite(diag), diag, 0.0))
+    # A parameter with no curvature seen yet (flat direction) keeps unit scale,
+    # as in MINPACK; a tiny scale would turn the trust region into a huge step.
+    negligible = scale <= jnp.sqrt(EPS) * jnp.max(scale)
+    return jnp.where(negligible, jnp.maximum(scale, 1.0), scale)
 
 
 def _decompose(hessian, scale):
@@ -136,11 +137,10 @@ class TrustRegionNewton:
         f, g, hessian = fns.value_grad_hessian(x0, args)
         scale = _update_scale(jnp.zeros_like(x0), hessian)
         lam, vecs = _decompose(hessian, scale)
-        # Initial radius: the length of the step a model with |eigenvalues|
-        # would take, i.e. trust the first model fully; 1 if that is degenerate.
-        floor = jnp.maximum(jnp.min(jnp.abs(lam)), EPS * jnp.max(jnp.abs(lam)))
-        guess = jnp.linalg.norm(g / scale) / floor
-        guess = jnp.where(jnp.isfinite(guess) & (guess > 0), guess, 1.0)
+        # Initial radius in scaled units (where the Hessian has unit diagonal):
+        # a gradient step on the largest curvature, at least 1.
+        guess = jnp.linalg.norm(g / scale) / jnp.max(jnp.abs(lam))
+        guess = jnp.where(jnp.isfinite(guess), jnp.maximum(guess, 1.0), 1.0)
         radius = jnp.where(options.initial_radius > 0, options.initial_radius, guess)
         one = jnp.asarray(1, jnp.int32)
         return NewtonState(x0, f, g, hessian, scale, lam, vecs, radius, one, one, one)
@@ -182,6 +182,17 @@ class TrustRegionNewton:
                     state.eigenvalues, state.eigenvectors)
 
         x, f, g, hessian, scale, lam, vecs = jax.lax.cond(accept, accepted, rejected, None)
+        # A point with finite f but a non-finite gradient or Hessian (edge of
+        # the domain) is rejected like a non-finite f.
+        finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(lam))
+        keep = (~accept) | finite
+        x, f, g, hessian, scale, lam, vecs = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(keep, new, old),
+            (x, f, g, hessian, scale, lam, vecs),
+            (state.x, state.f, state.g, state.hessian, state.scale,
+             state.eigenvalues, state.eigenvectors),
+        )
+        radius = jnp.where(keep, radius, 0.25 * step_norm)
         inc = accept.astype(jnp.int32)
         return NewtonState(
             x, f, g, hessian, scale, lam, vecs, radius,
