@@ -11,6 +11,7 @@ per user function (weakly) and per parameter structure by :func:`objective_for`.
 from __future__ import annotations
 
 import collections
+import inspect
 import weakref
 from typing import Any, Callable
 
@@ -58,7 +59,12 @@ class Objective:
         negate: bool = False,
         per_observation: bool = False,
     ):
-        self.fun = fun
+        # Held weakly when possible: the cache maps fun -> Objective, and a
+        # strong reference here would keep every user function alive forever.
+        try:
+            self._fun_ref = weakref.WeakMethod(fun) if inspect.ismethod(fun) else weakref.ref(fun)
+        except TypeError:
+            self._fun_ref = lambda: fun
         self.spec = spec
         self.negate = negate
         self.per_observation = per_observation
@@ -69,6 +75,13 @@ class Objective:
         self.value_and_grad_jit = jax.jit(self.value_and_grad)
         self.hessian_jit = jax.jit(self.hessian)
         self.hvp_jit = jax.jit(self.hvp)
+
+    @property
+    def fun(self) -> Callable:
+        fun = self._fun_ref()
+        if fun is None:  # pragma: no cover - only if called after the user dropped f
+            raise ReferenceError("the objective's function no longer exists")
+        return fun
 
     # -- pure functions over flat x ------------------------------------------------
     def raw(self, x: jax.Array, args: tuple) -> jax.Array:
@@ -157,6 +170,13 @@ _STRONG_CACHE_SIZE = 64
 
 
 def _per_function_cache(fun: Callable) -> dict:
+    if inspect.ismethod(fun):
+        # A bound method is a new object at every attribute access: key on
+        # the instance and the underlying function instead.
+        try:
+            return _WEAK_CACHE.setdefault(fun.__self__, {}).setdefault(fun.__func__, {})
+        except TypeError:
+            pass
     try:
         return _WEAK_CACHE.setdefault(fun, {})
     except TypeError:

@@ -27,7 +27,7 @@ _OPTIONS = {
     "bfgs": {"gtol", "max_steps", "init_hessian"},
     "newton": {"gtol", "max_steps", "initial_radius"},
 }
-_DEFAULT_MAX_STEPS = {"bfgs": 1000, "newton": 200}
+_DEFAULT_MAX_STEPS = {"bfgs": 1000, "newton": 1000}
 
 
 def _validate_options(method: str, options: dict) -> dict:
@@ -124,7 +124,7 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
     **options
         ``gtol`` (relative-gradient tolerance, default ``eps**(2/3)``, about
         3.7e-11; see :func:`hessjax.optimize.base.relative_gradient`),
-        ``max_steps`` (default 1000 for BFGS, 200 for Newton); BFGS:
+        ``max_steps`` (default 1000); BFGS:
         ``init_hessian`` (``"identity"``, the SciPy convention, or
         ``"exact"``); Newton: ``initial_radius``.
 
