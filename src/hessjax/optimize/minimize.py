@@ -64,26 +64,41 @@ def _build_solve(obj: Objective, method: str, max_steps: int, init_hessian: str)
     fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
     solver = BFGS(init_hessian) if method == "bfgs" else TrustRegionNewton()
 
+    unravel = obj.spec.unravel
+
     def solve(x0, args, options):
         state, nit, status = iterate(solver, fns, x0, args, options, max_steps)
-        return state, nit, status, solver.inverse_hessian(state)
+        return MinimizeResult(
+            x=unravel(state.x),
+            fun=state.f,
+            grad=unravel(state.g),
+            nit=nit,
+            nfev=state.nfev,
+            ngev=state.ngev,
+            nhev=state.nhev,
+            status=status,
+            success=status == Status.SUCCESS,
+            inv_hessian=solver.inverse_hessian(state),
+        )
 
     return jax.jit(solve)
 
 
 def solve_flat(obj: Objective, x0: jax.Array, args: tuple, method: str = "bfgs", **options):
-    """Run a method on a bound objective; returns ``(state, nit, status, inv_hessian)``.
+    """Run a method on a bound objective and return its :class:`MinimizeResult`.
 
     The compiled solve is cached on the objective per method and static
     options; tolerances are passed as data.
     """
     opts = _validate_options(method, options)
     method = opts["method"]
-    max_steps = int(opts.get("max_steps") or _DEFAULT_MAX_STEPS[method])
+    max_steps = opts.get("max_steps")
+    max_steps = _DEFAULT_MAX_STEPS[method] if max_steps is None else int(max_steps)
     init_hessian = opts.get("init_hessian", "identity")
     key = ("minimize", method, max_steps, init_hessian)
     solve = obj.solver(key, lambda: _build_solve(obj, method, max_steps, init_hessian))
-    gtol = jnp.asarray(opts.get("gtol") or default_gtol, jnp.float64)
+    gtol = opts.get("gtol")
+    gtol = jnp.asarray(default_gtol if gtol is None else gtol, jnp.float64)
     if method == "bfgs":
         data = BFGSOptions(gtol=gtol)
     else:
@@ -150,19 +165,8 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
     """
     opts = _validate_options(method, options)
     obj, x, args = bind(f, x0, args, fname="f", pname="x0")
-    state, nit, status, inv_hessian = solve_flat(obj, x, args, **opts)
-    result = MinimizeResult(
-        x=obj.spec.unravel(state.x),
-        fun=state.f,
-        grad=obj.spec.unravel(state.g),
-        nit=nit,
-        nfev=state.nfev,
-        ngev=state.ngev,
-        nhev=state.nhev,
-        status=status,
-        success=status == Status.SUCCESS,
-        inv_hessian=inv_hessian,
-    )
+    result = solve_flat(obj, x, args, **opts)
+    status = result.status
     if not _is_traced(status) and int(status) != Status.SUCCESS:
         warn(
             f"minimize(method={opts['method']!r}) did not converge: {Status(int(status)).name}. "
