@@ -54,76 +54,78 @@ def _is_python_float(leaf) -> bool:
     return isinstance(leaf, float) and not isinstance(leaf, bool)
 
 
-def as_float64_params(params: Any, argname: str = "params", stacklevel: int = 4) -> Any:
-    """Validate that every leaf of ``params`` is floating and promote it to float64.
+def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
+    """Check that every leaf of ``params`` is floating; return it as float64.
+
+    Returns ``(params64, promoted)``; ``promoted`` says whether any leaf had
+    less than float64 precision (the caller warns once per call, see
+    :func:`warn_promoted`).
 
     Raises
     ------
     TypeError
         If a leaf is not a real floating array (integers, booleans, complex).
+    ValueError
+        If ``params`` has no elements.
     """
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    if not leaves:
+    flat = jax.tree_util.tree_flatten_with_path(params)
+    leaves, treedef = [leaf for _, leaf in flat[0]], flat[1]
+    if not leaves or all(np.size(leaf) == 0 for leaf in leaves):
         raise ValueError(
-            f"`{argname}` has no array leaves; pass the parameters as an array or "
+            f"`{argname}` has no elements; pass the parameters as a non-empty array or "
             f"a pytree of arrays, e.g. {argname}=jnp.zeros(3)."
         )
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     promoted = False
     out = []
-    for path, leaf in zip(paths, leaves):
+    for path, leaf in flat[0]:
+        where = f"{argname}{jax.tree_util.keystr(path)}"
         if _is_python_float(leaf):
             out.append(jnp.asarray(leaf, dtype=jnp.float64))
             continue
         if not hasattr(leaf, "dtype") and not isinstance(leaf, (list, tuple, np.generic)):
             raise TypeError(
-                f"`{argname}{path}` is {type(leaf).__name__!s} {leaf!r}; parameters must be "
+                f"`{where}` is {type(leaf).__name__} {leaf!r}; parameters must be "
                 f"floating arrays. Pass a float, e.g. 0.0 instead of 0, or "
                 f"jnp.asarray(value, dtype=float)."
             )
         dtype = _leaf_dtype(leaf)
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(
-                f"`{argname}{path}` has dtype {dtype}; parameters must be real floating "
-                f"arrays. Convert it with jnp.asarray({argname}{path}, dtype=float)."
+                f"`{where}` has dtype {dtype}; parameters must be real floating "
+                f"arrays. Convert it with jnp.asarray({where}, dtype=float)."
             )
-        if dtype != np.float64:
-            promoted = True
+        promoted |= dtype != np.float64
         out.append(jnp.asarray(leaf, dtype=jnp.float64))
-    if promoted:
-        warn(
-            f"`{argname}` has leaves with less than float64 precision; they were promoted "
-            "to float64, but digits already lost cannot be recovered. Build them as float64 "
-            "(inside `jax.enable_x64(True)` when using jnp).",
-            PrecisionWarning,
-            stacklevel=stacklevel,
-        )
-    return jax.tree_util.tree_unflatten(treedef, out)
+    return jax.tree_util.tree_unflatten(treedef, out), promoted
 
 
-def as_float64_data(args: tuple, stacklevel: int = 4) -> tuple:
-    """Promote floating leaves of the data ``args`` to float64; keep integers as they are."""
+def as_float64_data(args: tuple) -> tuple[tuple, bool]:
+    """Promote floating leaves of the data ``args`` to float64; keep integers as they are.
+
+    Returns ``(args64, promoted)``.
+    """
     leaves, treedef = jax.tree_util.tree_flatten(args)
     promoted = False
     out = []
     for leaf in leaves:
-        if _is_python_float(leaf) or isinstance(leaf, (int, bool)):
+        if isinstance(leaf, (bool, int, float)):
             out.append(leaf)
             continue
         dtype = _leaf_dtype(leaf)
-        if jnp.issubdtype(dtype, jnp.floating) and dtype != np.float64:
-            promoted = True
-            out.append(jnp.asarray(leaf, dtype=jnp.float64))
-        elif jnp.issubdtype(dtype, jnp.floating):
+        if jnp.issubdtype(dtype, jnp.floating):
+            promoted |= dtype != np.float64
             out.append(jnp.asarray(leaf, dtype=jnp.float64))
         else:
             out.append(leaf)
-    if promoted:
+    return jax.tree_util.tree_unflatten(treedef, out), promoted
+
+
+def warn_promoted(what: list[str]) -> None:
+    """One :class:`PrecisionWarning` naming every input that was promoted."""
+    if what:
         warn(
-            "data arguments have floating leaves with less than float64 precision; they "
-            "were promoted to float64, but digits already lost cannot be recovered. Pass "
-            "NumPy float64 arrays, or build jnp arrays inside `jax.enable_x64(True)`.",
+            f"{' and '.join(what)} had less than float64 precision and were promoted to "
+            "float64, but digits already lost cannot be recovered. Pass NumPy float64 "
+            "arrays, or build jnp arrays inside `jax.enable_x64(True)`.",
             PrecisionWarning,
-            stacklevel=stacklevel,
         )
-    return jax.tree_util.tree_unflatten(treedef, out)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from ._precision import as_float64_params, float64_entry_point
+from ._precision import float64_entry_point
 from .objective import Objective, bind, data_signature
 
 __all__ = [
@@ -128,7 +128,7 @@ def hessian(f: Callable, params: Any, *args: Any, max_bytes: int | None = None) 
            [ 8., 24.,  0.],
            [54.,  0., 36.]])
     """
-    obj, x, args = bind(f, params, args)
+    obj, x, args, _ = bind(f, params, args)
     guard_hessian_memory(obj, x, args, max_bytes)
     return obj.hessian_jit(x, args)
 
@@ -165,8 +165,7 @@ def hvp(f: Callable, params: Any, v: Any, *args: Any) -> Any:
     >>> float(out["a"]), float(out["b"])
     (6.0, 2.0)
     """
-    obj, x, args = bind(f, params, args)
-    v = as_float64_params(v, argname="v", stacklevel=4)
+    obj, x, args, (v,) = bind(f, params, args, extra=(("v", v),))
     v_leaves, v_def = jax.tree_util.tree_flatten(v)
     if v_def != obj.spec.treedef or tuple(tuple(jnp.shape(leaf)) for leaf in v_leaves) != obj.spec.shapes:
         raise ValueError(

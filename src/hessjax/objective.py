@@ -115,7 +115,7 @@ class Objective:
         return jax.jvp(lambda z: jax.grad(self.value)(z, args), (x,), (v,))[1]
 
     # -- eager validation -----------------------------------------------------------
-    def check(self, x: jax.Array, args: tuple, fname: str = "f") -> None:
+    def check(self, x: jax.Array, args: tuple, fname: str = "f", pname: str = "params") -> None:
         """Trace ``fun`` abstractly once per data signature and validate its output.
 
         Raises ``TypeError``/``ValueError`` naming the argument and the fix,
@@ -128,10 +128,10 @@ class Objective:
             out = jax.eval_shape(self.raw, x, args)
         except (TypeError, ValueError, IndexError) as err:
             raise ValueError(
-                f"calling {fname}(params, *args) failed while tracing: {err}\n"
-                f"Check that the shapes of the parameters and of the {len(args)} data "
+                f"calling {fname}({pname}, *args) failed while tracing: {err}\n"
+                f"Check that the shapes of `{pname}` and of the {len(args)} data "
                 f"argument(s) match what {fname} expects; data must be passed as extra "
-                f"positional arguments, e.g. minimize({fname}, x0, X, y)."
+                f"positional arguments after `{pname}`, e.g. ({fname}, {pname}, X, y)."
             ) from err
         if not isinstance(out, jax.ShapeDtypeStruct):
             raise TypeError(
@@ -217,20 +217,35 @@ def bind(
     pname: str = "params",
     negate: bool = False,
     per_observation: bool = False,
-) -> tuple[Objective, jax.Array, tuple]:
-    """Validate and promote inputs, and return ``(objective, flat x, data)``.
+    extra: tuple[tuple[str, Any], ...] = (),
+) -> tuple[Objective, jax.Array, tuple, tuple]:
+    """Validate and promote inputs; return ``(objective, flat x, data, extra64)``.
 
     The eager shell shared by every public entry point: float64 promotion with
-    one ``PrecisionWarning``, the cached objective, and the cached abstract
-    check of the user's function. Must run inside the float64 scope.
+    at most one ``PrecisionWarning`` per call, the cached objective, and the
+    cached abstract check of the user's function. ``extra`` holds further
+    parameter-like inputs as ``(name, pytree)`` (e.g. the direction of
+    ``hvp``), promoted alongside. Must run inside the float64 scope.
     """
-    from ._precision import as_float64_data, as_float64_params
+    from ._precision import as_float64_data, as_float64_params, warn_promoted
     from ._tree import param_spec
 
-    params = as_float64_params(params, argname=pname, stacklevel=5)
-    args = as_float64_data(tuple(args), stacklevel=5)
+    promoted = []
+    params, low = as_float64_params(params, argname=pname)
+    if low:
+        promoted.append(f"`{pname}`")
+    extras = []
+    for name, value in extra:
+        value, low = as_float64_params(value, argname=name)
+        extras.append(value)
+        if low:
+            promoted.append(f"`{name}`")
+    args, low = as_float64_data(tuple(args))
+    if low:
+        promoted.append("data arguments")
     spec = param_spec(params)
     obj = objective_for(fun, spec, negate=negate, per_observation=per_observation, fname=fname)
     x = jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree_util.tree_leaves(params)])
-    obj.check(x, args, fname=fname)
-    return obj, x, args
+    obj.check(x, args, fname=fname, pname=pname)
+    warn_promoted(promoted)
+    return obj, x, args, tuple(extras)

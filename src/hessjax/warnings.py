@@ -7,7 +7,12 @@ turns all of them into errors.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings as _warnings
+
+import jax
+import jaxlib
 
 __all__ = [
     "HessjaxWarning",
@@ -38,6 +43,23 @@ class ConvergenceWarning(HessjaxWarning):
     """
 
 
-def warn(message: str, category: type[HessjaxWarning], stacklevel: int = 3) -> None:
-    """Issue ``message`` as ``category``; ``stacklevel`` counts from the caller."""
-    _warnings.warn(message, category, stacklevel=stacklevel)
+# Frames in these packages are skipped when attributing a warning.
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (sys.modules[__name__.rpartition(".")[0]], jax, jaxlib)
+)
+
+
+def _user_stacklevel() -> int:
+    """Stack level of the first frame outside hessjax and JAX: the user's line."""
+    frame = sys._getframe(2)  # the caller of warn()
+    level = 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_INTERNAL_DIRS):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn(message: str, category: type[HessjaxWarning]) -> None:
+    """Issue ``message`` as ``category``, attributed to the user's calling line."""
+    _warnings.warn(message, category, stacklevel=_user_stacklevel())

@@ -119,7 +119,10 @@ class BFGS:
             g=jnp.where(moved, ls.g, state.g),
             inv_hessian=updated,
             first=state.first & ~moved,
-            line_search_failed=~moved,
+            # A search that cannot meet the Wolfe conditions has reached what
+            # f and its gradient resolve; stop (as SciPy does) rather than
+            # repeat it: the best point found, if any, is kept.
+            line_search_failed=~ls.wolfe,
             nfev=state.nfev + ls.nfev,
             ngev=state.ngev + ls.nfev,
             nhev=state.nhev,

@@ -19,9 +19,11 @@ from .._precision import EPS
 __all__ = ["LineSearchResult", "strong_wolfe"]
 
 _BRACKET, _ZOOM, _DONE = 0, 1, 2
-# Relative size of rounding noise in f: a sum of many float64 terms carries
-# errors of a few hundred eps relative to its magnitude.
-_NOISE = 100.0 * EPS
+# Relative size of the rounding noise in f. It is set by the magnitude of
+# the terms f sums, not of f itself (0.5 x'Ax - b'x = 8.8 can be a difference
+# of terms of 4e4), hence far above eps; Hager & Zhang use 1e-6. The slope
+# conditions, which are accurate, carry the real test near the optimum.
+_NOISE = EPS**0.5
 
 
 class LineSearchResult(NamedTuple):

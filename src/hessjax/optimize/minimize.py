@@ -7,10 +7,12 @@ turns the status into a ``ConvergenceWarning`` when the call is not traced.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._precision import default_gtol, float64_entry_point
 from ..objective import Objective, bind
@@ -30,6 +32,18 @@ _OPTIONS = {
 _DEFAULT_MAX_STEPS = {"bfgs": 1000, "newton": 1000}
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    ) and np.isfinite(value)
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def _validate_options(method: str, options: dict) -> dict:
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(
@@ -44,10 +58,10 @@ def _validate_options(method: str, options: dict) -> dict:
         )
     out = dict(options)
     gtol = out.get("gtol")
-    if gtol is not None and not (isinstance(gtol, (int, float)) and gtol > 0):
+    if gtol is not None and not (_is_real(gtol) and gtol > 0):
         raise ValueError(f"`gtol` must be a positive number, got {gtol!r}.")
     max_steps = out.get("max_steps")
-    if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 0):
+    if max_steps is not None and not (_is_integer(max_steps) and max_steps >= 0):
         raise ValueError(f"`max_steps` must be a non-negative int, got {max_steps!r}.")
     init_hessian = out.get("init_hessian", "identity")
     if init_hessian not in ("identity", "exact"):
@@ -55,7 +69,7 @@ def _validate_options(method: str, options: dict) -> dict:
             f"`init_hessian` must be 'identity' or 'exact', got {init_hessian!r}."
         )
     radius = out.get("initial_radius")
-    if radius is not None and not (isinstance(radius, (int, float)) and radius > 0):
+    if radius is not None and not (_is_real(radius) and radius > 0):
         raise ValueError(f"`initial_radius` must be a positive number, got {radius!r}.")
     return {"method": method, **out}
 
@@ -164,7 +178,7 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
     (True, array([1., 1.]))
     """
     opts = _validate_options(method, options)
-    obj, x, args = bind(f, x0, args, fname="f", pname="x0")
+    obj, x, args, _ = bind(f, x0, args, fname="f", pname="x0")
     result = solve_flat(obj, x, args, **opts)
     status = result.status
     if not _is_traced(status) and int(status) != Status.SUCCESS:
@@ -172,6 +186,5 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
             f"minimize(method={opts['method']!r}) did not converge: {Status(int(status)).name}. "
             f"{Status(int(status)).message}",
             ConvergenceWarning,
-            stacklevel=4,
         )
     return result

@@ -1,0 +1,149 @@
+"""Parameter names: readable, one per scalar, in ravel_pytree order.
+
+Order is checked independently of the library: every example holds distinct
+values, each name is parsed back into an index path into the pytree, and the
+values found that way must be exactly ``ravel_pytree(params)``.
+"""
+
+import re
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import hessjax as hj
+
+
+class Normal(NamedTuple):
+    mu: object
+    log_sigma: object
+
+
+class Regression(NamedTuple):
+    beta: object
+    noise: object
+
+
+def _ravel64(params):
+    with jax.enable_x64(True):
+        flat, _ = ravel_pytree(params)
+        return np.asarray(flat)
+
+
+_TOKEN = re.compile(r"([^.\[\]]+)|\[([0-9,]+)\]|(\.)")
+
+
+def _lookup(params, name):
+    """The element of ``params`` that ``name`` refers to (the name parsed back)."""
+    tokens = [(key, index) for key, index, _dot in _TOKEN.findall(name) if key or index]
+    is_namedtuple = hasattr(params, "_fields")
+    if isinstance(params, (list, tuple)) and not is_namedtuple:
+        assert tokens[0] == ("p", ""), name  # top-level sequence is called p
+        tokens = tokens[1:]
+    elif not isinstance(params, (dict, list, tuple)):
+        assert tokens[0] == ("x", ""), name  # bare array is called x
+        tokens = tokens[1:]
+    node = params
+    for key, index in tokens:
+        if key:
+            node = node[key] if isinstance(node, dict) else getattr(node, key)
+        else:
+            idx = tuple(int(i) for i in index.split(","))
+            if isinstance(node, (list, tuple)):
+                (position,) = idx
+                node = node[position]
+            else:
+                node = np.asarray(node)[idx]
+    return float(np.asarray(node))
+
+
+def _distinct(shape_or_scalar, start):
+    if shape_or_scalar == ():
+        return float(start)
+    size = int(np.prod(shape_or_scalar))
+    return np.arange(start, start + size, dtype=np.float64).reshape(shape_or_scalar) + 0.5
+
+
+CASES = {
+    "dict": (
+        {"log_sigma": _distinct((), 100), "beta": _distinct((2,), 0)},
+        ["beta[0]", "beta[1]", "log_sigma"],
+    ),
+    "dict_with_matrix": (
+        {"w": _distinct((2, 3), 10), "b": _distinct((3,), 0)},
+        ["b[0]", "b[1]", "b[2]", "w[0,0]", "w[0,1]", "w[0,2]", "w[1,0]", "w[1,1]", "w[1,2]"],
+    ),
+    "nested_dict": (
+        {"outer": {"scale": _distinct((), 7), "loc": _distinct((2,), 3)}, "a": _distinct((), 1)},
+        ["a", "outer.loc[0]", "outer.loc[1]", "outer.scale"],
+    ),
+    "tuple": (
+        (_distinct((2,), 0), _distinct((), 9)),
+        ["p[0][0]", "p[0][1]", "p[1]"],
+    ),
+    "list": (
+        [_distinct((), 4), _distinct((2, 2), 20)],
+        ["p[0]", "p[1][0,0]", "p[1][0,1]", "p[1][1,0]", "p[1][1,1]"],
+    ),
+    "namedtuple": (
+        Normal(mu=_distinct((2,), 0), log_sigma=_distinct((), 5)),
+        ["mu[0]", "mu[1]", "log_sigma"],
+    ),
+    "namedtuple_field_order_not_alphabetical": (
+        Regression(beta=_distinct((2,), 0), noise=_distinct((), 5)),
+        ["beta[0]", "beta[1]", "noise"],
+    ),
+    "dict_of_list": (
+        {"theta": [_distinct((), 1), _distinct((2,), 2)]},
+        ["theta[0]", "theta[1][0]", "theta[1][1]"],
+    ),
+    "bare_python_scalar": (2.5, ["x"]),
+    "bare_0d_array": (np.array(3.5), ["x"]),
+    "bare_1d": (_distinct((3,), 0), ["x[0]", "x[1]", "x[2]"]),
+    "bare_2d": (_distinct((2, 3), 0), ["x[0,0]", "x[0,1]", "x[0,2]", "x[1,0]", "x[1,1]", "x[1,2]"]),
+    "bare_3d": (
+        _distinct((2, 1, 2), 0),
+        ["x[0,0,0]", "x[0,0,1]", "x[1,0,0]", "x[1,0,1]"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_names_exact(case):
+    params, expected = CASES[case]
+    assert hj.param_names(params) == expected
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_names_follow_ravel_pytree_order_and_length(case):
+    params, _ = CASES[case]
+    names = hj.param_names(params)
+    flat = _ravel64(params)
+    assert len(names) == flat.size
+    assert len(set(names)) == len(names), "names must be unique"
+    assert [_lookup(params, name) for name in names] == flat.tolist()
+
+
+def test_names_match_hessian_rows():
+    params = {"sigma": 1.0, "beta": np.zeros((2, 2))}
+    H = hj.hessian(_quadratic_in_tree, params)
+    assert len(hj.param_names(params)) == H.shape[0] == H.shape[1] == 5
+
+
+def _quadratic_in_tree(p):
+    return sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(p))
+
+
+def test_names_use_shapes_only():
+    # Names depend on shapes, not values or dtypes, and do not need x64.
+    assert hj.param_names({"k": np.zeros(2, dtype=np.float32)}) == ["k[0]", "k[1]"]
+    assert hj.param_names({"k": jnp.ones(2)}) == ["k[0]", "k[1]"]
+    assert hj.param_names(np.zeros((1, 1))) == ["x[0,0]"]
+
+
+def test_names_of_empty_leaf_and_row_vector():
+    assert hj.param_names({"a": np.zeros((0,)), "b": 1.0}) == ["b"]
+    assert hj.param_names({"a": np.zeros((1, 3))}) == ["a[0,0]", "a[0,1]", "a[0,2]"]
