@@ -3,7 +3,7 @@
 The oracle is SciPy (``trust-exact`` with the exact JAX gradient and Hessian,
 or ``BFGS`` for the saddle that BFGS is expected to find), plus the closed-form
 optimum where one exists. Iteration counts of hessjax and SciPy are recorded
-with ``record_property`` (see ``--junitxml``) and printed (``-s``).
+in the report's user_properties (see ``--junitxml``) and printed (``-s``).
 """
 
 from __future__ import annotations
@@ -149,16 +149,15 @@ def scipy_oracle(name: str, method: str = "trust-exact") -> scipy.optimize.Optim
     )
 
 
-def record_counts(record_property, res, oracle=None) -> None:
-    counts = {k: int(getattr(res, k)) for k in ("nit", "nfev", "ngev", "nhev")}
-    for key, value in counts.items():
-        record_property(f"hessjax_{key}", value)
-    line = "hessjax " + " ".join(f"{k}={v}" for k, v in counts.items())
+def record_counts(request, res, oracle=None) -> None:
+    """Attach iteration counts to the test's report (user_properties, shown in
+    --junitxml) and print them (-s). user_properties directly, since the
+    record_property fixture warns under junit_family=xunit2."""
+    counts = {f"hessjax_{k}": int(getattr(res, k)) for k in ("nit", "nfev", "ngev", "nhev")}
     if oracle is not None:
-        record_property("scipy_nit", int(oracle.nit))
-        record_property("scipy_nfev", int(oracle.nfev))
-        line += f" | scipy nit={oracle.nit} nfev={oracle.nfev}"
-    print(line)
+        counts.update(scipy_nit=int(oracle.nit), scipy_nfev=int(oracle.nfev))
+    request.node.user_properties.extend(counts.items())
+    print(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 def assert_counts_consistent(res, method: str, init_hessian: str = "identity") -> None:
@@ -216,12 +215,12 @@ def test_problem_hessian_matches_autodiff(problem):
 # ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("problem", CONVERGING, ids=_ids)
-def test_minimize_matches_scipy(problem, method, record_property):
+def test_minimize_matches_scipy(problem, method, request):
     fp = flat_problem(problem.name)
     x0 = problem.x0()
     res = hj.minimize(problem.objective, x0, *fp.data, method=method)
     oracle = scipy_oracle(problem.name)
-    record_counts(record_property, res, oracle)
+    record_counts(request, res, oracle)
 
     assert bool(res.success), res.message
     assert int(res.status) == hj.Status.SUCCESS
@@ -275,12 +274,12 @@ def _mixture_component_se(y: np.ndarray) -> float:
     return 1.0 / np.sqrt(y.size / 2)
 
 
-def test_mixture_bfgs_converges_to_saddle(record_property):
+def test_mixture_bfgs_converges_to_saddle(request):
     fp = flat_problem(MIXTURE.name)
     (y,) = fp.data
     res = hj.minimize(MIXTURE.objective, MIXTURE.x0(), y, method="bfgs")
     oracle = scipy_oracle(MIXTURE.name, "BFGS")
-    record_counts(record_property, res, oracle)
+    record_counts(request, res, oracle)
 
     # BFGS's test is first order only: it reports success at the saddle.
     assert bool(res.success), res.message
@@ -300,14 +299,14 @@ def test_mixture_bfgs_converges_to_saddle(record_property):
 @pytest.mark.parametrize(
     "start", ["equal_means", "at_saddle"], ids=["equal_means", "at_saddle"]
 )
-def test_mixture_newton_escapes_saddle(start, record_property):
+def test_mixture_newton_escapes_saddle(start, request):
     fp = flat_problem(MIXTURE.name)
     (y,) = fp.data
     x0 = MIXTURE.x0() if start == "equal_means" else {"mu": np.full(2, np.mean(y))}
     res = hj.minimize(MIXTURE.objective, x0, y, method="newton")
     saddle = hj.minimize(MIXTURE.objective, x0, y, method="bfgs")
     oracle = scipy_oracle(MIXTURE.name, "trust-exact")
-    record_counts(record_property, res, oracle)
+    record_counts(request, res, oracle)
 
     assert bool(res.success), res.message
     mu = np.sort(np.asarray(res.x["mu"]))
@@ -382,6 +381,89 @@ def test_result_message_matches_status():
     assert res.status.dtype == np.int32
 
 
+def test_max_steps_zero_takes_no_step():
+    # Regression: max_steps=0 was once read as "use the default" (0 is falsy).
+    with pytest.warns(hj.ConvergenceWarning, match="MAX_STEPS"):
+        res = hj.minimize(ROSENBROCK2.objective, ROSENBROCK2.x0(), max_steps=0)
+    assert int(res.nit) == 0 and int(res.nfev) == 1
+    np.testing.assert_array_equal(np.asarray(res.x), ROSENBROCK2.x0())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_looser_gtol_is_respected(method):
+    gtol = 1e-6
+    strict = hj.minimize(ROSENBROCK2.objective, ROSENBROCK2.x0(), method=method)
+    loose = hj.minimize(ROSENBROCK2.objective, ROSENBROCK2.x0(), method=method, gtol=gtol)
+    assert bool(loose.success)
+    assert relative_gradient(loose.x, loose.fun, loose.grad) <= gtol
+    assert int(loose.nit) <= int(strict.nit)
+
+
+@pytest.mark.parametrize("initial_radius", [1e-3, 1e3])
+def test_newton_initial_radius(initial_radius):
+    res = hj.minimize(
+        ROSENBROCK2.objective, ROSENBROCK2.x0(), method="newton", initial_radius=initial_radius
+    )
+    assert bool(res.success), res.message
+    assert_same_point(np.asarray(res.x), np.ones(2))
+
+
+def nested_least_squares(params, y):
+    (a, inner), c = params["a"], params["c"]
+    return (a[0] - y[0]) ** 2 + jnp.sum((inner["b"] - y[1:3]) ** 2) + (c - y[3]) ** 2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_nested_pytree_params_keep_structure(method):
+    x0 = {"a": (np.zeros(1), {"b": np.zeros(2)}), "c": 0.0}
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    res = hj.minimize(nested_least_squares, x0, y, method=method)
+    assert bool(res.success), res.message
+    for tree in (res.x, res.grad):
+        assert jax.tree_util.tree_structure(tree) == jax.tree_util.tree_structure(x0)
+    assert_same_point(flatten(res.x), y)
+    assert np.shape(res.x["a"][1]["b"]) == (2,) and np.shape(res.x["c"]) == ()
+
+
+def quadratic_form(x, A, b):
+    return 0.5 * x @ (A @ x) - b @ x
+
+
+def test_bfgs_converges_on_quadratic_with_cancelling_terms():
+    """Regression: BFGS spun to MAX_STEPS (1000 iterations, ~29600 evaluations).
+
+    A has eigenvalues 100 and 0.01 along (1, 1) and (1, -1); near x* = (100, -100)
+    f = -100 is a difference of terms of about 1e4, so its rounding noise
+    (~1e-10) dwarfs a noise model of 100 eps |f| (~2e-12). The line search then
+    "succeeded" with steps that did not move x, forever. Newton reaches a
+    relative gradient of 4e-13 here, so the default gtol is attainable.
+    """
+    A = np.array([[50.005, 49.995], [49.995, 50.005]])
+    b = np.array([1.0, -1.0])
+    res = hj.minimize(quadratic_form, np.ones(2), A, b, method="bfgs")
+    assert bool(res.success), f"{res.message} nit={int(res.nit)} nfev={int(res.nfev)}"
+    assert_same_point(np.asarray(res.x), np.linalg.solve(A, b))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unattainable_gtol_stops_without_progress(method):
+    """A gtol below float64's reach must end in a "no further progress" status
+    (LINE_SEARCH_FAILED / STALLED), whose message says so, not spin to
+    MAX_STEPS, whose message says to raise max_steps (and costs max_steps
+    Hessians for Newton).
+    """
+    problem = BY_NAME["normal_mle"]
+    (y,) = flat_problem(problem.name).data
+    with pytest.warns(hj.ConvergenceWarning):
+        res = hj.minimize(problem.objective, problem.x0(), y, method=method, gtol=1e-300)
+    status = hj.Status(int(res.status))
+    assert status in (hj.Status.LINE_SEARCH_FAILED, hj.Status.STALLED), (
+        f"{status.name} after nit={int(res.nit)}, nfev={int(res.nfev)}, nhev={int(res.nhev)}"
+    )
+    # The point is still the optimum, to the usual accuracy.
+    assert_same_point(flatten(res.x), flatten(problem.optimum(y)))
+
+
 # ------------------------------------------------------------------------------------
 # BFGS's inverse-Hessian approximation is a record of the path
 # ------------------------------------------------------------------------------------
@@ -405,10 +487,10 @@ def test_bfgs_inv_hessian_is_path_record_not_inverse_hessian():
 @pytest.mark.parametrize(
     "problem", [BY_NAME[n] for n in ("rosenbrock2", "normal_mle", "negbin2", "badly_scaled")], ids=_ids
 )
-def test_bfgs_exact_initial_hessian(problem, record_property):
+def test_bfgs_exact_initial_hessian(problem, request):
     fp = flat_problem(problem.name)
     res = hj.minimize(problem.objective, problem.x0(), *fp.data, method="bfgs", init_hessian="exact")
-    record_counts(record_property, res, scipy_oracle(problem.name))
+    record_counts(request, res, scipy_oracle(problem.name))
     assert bool(res.success), res.message
     assert_same_point(flatten(res.x), scipy_oracle(problem.name).x)
     assert_counts_consistent(res, "bfgs", init_hessian="exact")
@@ -444,13 +526,29 @@ def test_vmap_over_rosenbrock_starts(method):
     assert np.all(np.asarray(batch.success))
     assert isinstance(batch.message, list) and len(batch.message) == 1000
     single = hj.minimize(ROSENBROCK2.objective, ROSENBROCK2.x0(), method=method)
-    for row in np.asarray(batch.x):
-        assert_same_point(row, flatten(single.x))
+    assert_same_point(np.asarray(batch.x), np.broadcast_to(flatten(single.x), starts.shape))
     # A batch member and the same start solved alone take the same path.
     for i in (0, 499, 999):
         alone = hj.minimize(ROSENBROCK2.objective, starts[i], method=method)
         assert_same_point(np.asarray(batch.x[i]), np.asarray(alone.x))
         assert int(batch.nit[i]) == int(alone.nit)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_vmap_reports_per_member_status_without_warning(method):
+    (c,) = LOG_BARRIER.data()
+    starts = np.stack([LOG_BARRIER.x0(), -np.ones_like(c), 0.5 / c, np.full_like(c, np.nan)])
+    with jax.enable_x64(True):
+        batch = jax.vmap(lambda x0: hj.minimize(LOG_BARRIER.objective, x0, c, method=method))(starts)
+    # (conftest turns any HessjaxWarning into an error: none was issued inside vmap.)
+    S = hj.Status
+    np.testing.assert_array_equal(
+        np.asarray(batch.status), [S.SUCCESS, S.NONFINITE, S.SUCCESS, S.NONFINITE]
+    )
+    np.testing.assert_array_equal(np.asarray(batch.success), [True, False, True, False])
+    assert batch.message[1] == S.NONFINITE.message
+    for i in (0, 2):
+        assert_same_point(np.asarray(batch.x[i]), 1.0 / c)
 
 
 @pytest.mark.parametrize("method", METHODS)

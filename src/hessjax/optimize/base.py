@@ -63,9 +63,10 @@ _MESSAGES = {
         "reparameterize (e.g. log sigma instead of sigma)."
     ),
     Status.STALLED: (
-        "The trust region shrank to the floating-point resolution of x without a successful "
-        "step: no further progress is possible in float64. The point may be a minimum at "
-        "rounding level (check grad), or the objective is non-smooth or noisy there."
+        "No further progress is possible in float64: the trust region shrank to the "
+        "resolution of x, or steps at the rounding level of f stopped reducing the gradient. "
+        "The point may be a minimum to working precision with gtol set tighter than f and "
+        "its gradient resolve (check grad), or the objective is non-smooth or noisy there."
     ),
 }
 

@@ -44,6 +44,7 @@ class NewtonState(NamedTuple):
     eigenvalues: jax.Array  # of the scaled Hessian D^-1 H D^-1, ascending
     eigenvectors: jax.Array
     radius: jax.Array
+    stalled: jax.Array  # a rounding-level step that did not improve the gradient
     nfev: jax.Array
     ngev: jax.Array
     nhev: jax.Array
@@ -143,7 +144,9 @@ class TrustRegionNewton:
         guess = jnp.where(jnp.isfinite(guess), jnp.maximum(guess, 1.0), 1.0)
         radius = jnp.where(options.initial_radius > 0, options.initial_radius, guess)
         one = jnp.asarray(1, jnp.int32)
-        return NewtonState(x0, f, g, hessian, scale, lam, vecs, radius, one, one, one)
+        return NewtonState(
+            x0, f, g, hessian, scale, lam, vecs, radius, jnp.asarray(False), one, one, one
+        )
 
     def step(self, fns: Functions, state: NewtonState, args, options: NewtonOptions) -> NewtonState:
         ps, predicted = solve_trust_region_subproblem(
@@ -157,7 +160,8 @@ class TrustRegionNewton:
         # When both reductions are at the rounding level of f, their ratio is
         # noise; the model is exact to that precision, so take the step.
         noise = 10.0 * EPS * jnp.maximum(jnp.abs(state.f), 1.0)
-        rho = jnp.where((jnp.abs(actual) <= noise) & (predicted <= noise), 1.0, rho)
+        at_noise = (jnp.abs(actual) <= noise) & (predicted <= noise)
+        rho = jnp.where(at_noise, 1.0, rho)
         rho = jnp.where(jnp.isfinite(f_trial) & (predicted > 0), rho, -jnp.inf)
 
         step_norm = jnp.linalg.norm(ps)
@@ -193,9 +197,15 @@ class TrustRegionNewton:
              state.eigenvalues, state.eigenvectors),
         )
         radius = jnp.where(keep, radius, 0.25 * step_norm)
+        # Below the rounding level of f only the gradient can show progress; a
+        # Newton step there that does not even halve it means float64 is
+        # exhausted, and repeating it would only burn Hessians.
+        stalled = at_noise & (
+            relative_gradient(x, f, g) >= 0.5 * relative_gradient(state.x, state.f, state.g)
+        )
         inc = accept.astype(jnp.int32)
         return NewtonState(
-            x, f, g, hessian, scale, lam, vecs, radius,
+            x, f, g, hessian, scale, lam, vecs, radius, stalled,
             state.nfev + 1 + inc, state.ngev + inc, state.nhev + inc,
         )
 
@@ -205,7 +215,7 @@ class TrustRegionNewton:
         curvature_ok = lam[0] >= -jnp.sqrt(EPS) * jnp.max(jnp.abs(lam))
         converged = (relative_gradient(state.x, state.f, state.g) <= options.gtol) & curvature_ok
         collapsed = state.radius <= EPS * jnp.maximum(jnp.linalg.norm(state.scale * state.x), 1.0)
-        done = converged | collapsed
+        done = converged | collapsed | state.stalled
         status = jnp.where(converged, Status.SUCCESS, Status.STALLED)
         return done, status
 
