@@ -15,7 +15,7 @@ Three problems, all in float64, data passed as arguments:
     problem 21), n=100, sum of 50 decoupled 2-D Rosenbrock terms, from the standard start
     (-1.2, 1, -1.2, 1, ...); unique minimum 0 at (1, ..., 1).
 
-Methods: hessjax ``bfgs``, ``bfgs`` with ``init_hessian="exact"``, ``newton``; peers
+Methods: hessjax ``bfgs``, ``bfgs`` with ``init_hessian="scaled"`` and ``"exact"``, ``newton``; peers
 ``jax.scipy.optimize.minimize(method="BFGS")``, ``optimistix.BFGS`` (via
 ``optimistix.minimise``), ``jaxopt.BFGS``, ``scipy.optimize.minimize`` ``BFGS`` and
 ``trust-exact`` (callbacks: jitted JAX value-and-grad / Hessian, converted to NumPy).
@@ -382,6 +382,7 @@ def make_scipy(problem: Problem, method: str):
 
 FACTORIES: dict[str, Callable] = {
     "hessjax bfgs": lambda p: make_hessjax(p, "bfgs"),
+    "hessjax bfgs (scaled init)": lambda p: make_hessjax(p, "bfgs", init_hessian="scaled"),
     "hessjax bfgs (exact init)": lambda p: make_hessjax(p, "bfgs", init_hessian="exact"),
     "hessjax newton": lambda p: make_hessjax(p, "newton"),
     "jax.scipy BFGS": make_jax_scipy,

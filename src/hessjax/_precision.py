@@ -54,6 +54,14 @@ def _is_python_float(leaf) -> bool:
     return isinstance(leaf, float) and not isinstance(leaf, bool)
 
 
+def _to_float64(leaf):
+    # Concrete inputs stay NumPy (jit transfers them once); eager jnp
+    # conversions would cost a dispatch per leaf per call.
+    if isinstance(leaf, (jax.Array, jax.core.Tracer)):
+        return jnp.asarray(leaf, dtype=jnp.float64)
+    return np.asarray(leaf, dtype=np.float64)
+
+
 def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
     """Check that every leaf of ``params`` is floating; return it as float64.
 
@@ -80,7 +88,7 @@ def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
     for path, leaf in flat[0]:
         where = f"{argname}{jax.tree_util.keystr(path)}"
         if _is_python_float(leaf):
-            out.append(jnp.asarray(leaf, dtype=jnp.float64))
+            out.append(np.asarray(leaf, dtype=np.float64))
             continue
         if not hasattr(leaf, "dtype") and not isinstance(leaf, (list, tuple, np.generic)):
             raise TypeError(
@@ -95,7 +103,7 @@ def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
                 f"arrays. Convert it with jnp.asarray({where}, dtype=float)."
             )
         promoted |= dtype != np.float64
-        out.append(jnp.asarray(leaf, dtype=jnp.float64))
+        out.append(_to_float64(leaf))
     return jax.tree_util.tree_unflatten(treedef, out), promoted
 
 
@@ -114,7 +122,7 @@ def as_float64_data(args: tuple) -> tuple[tuple, bool]:
         dtype = _leaf_dtype(leaf)
         if jnp.issubdtype(dtype, jnp.floating):
             promoted |= dtype != np.float64
-            out.append(jnp.asarray(leaf, dtype=jnp.float64))
+            out.append(_to_float64(leaf))
         else:
             out.append(leaf)
     return jax.tree_util.tree_unflatten(treedef, out), promoted

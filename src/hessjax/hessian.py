@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ._precision import float64_entry_point
-from .objective import Objective, bind, data_signature
+from .objective import Objective, bind, data_signature, ravel_leaves
 
 __all__ = [
     "hessian",
@@ -173,5 +173,5 @@ def hvp(f: Callable, params: Any, v: Any, *args: Any) -> Any:
             f"got {v_def} with shapes {[tuple(jnp.shape(leaf)) for leaf in v_leaves]}, "
             f"expected {obj.spec.treedef} with shapes {list(obj.spec.shapes)}."
         )
-    v_flat = jnp.concatenate([jnp.ravel(leaf) for leaf in v_leaves])
+    v_flat = ravel_leaves(v_leaves)
     return obj.spec.unravel(obj.hvp_jit(x, v_flat, args))

@@ -209,6 +209,13 @@ def objective_for(
     return obj
 
 
+def ravel_leaves(leaves: list) -> Any:
+    """Concatenate raveled leaves: in NumPy when all are concrete NumPy arrays."""
+    if all(isinstance(leaf, np.ndarray) for leaf in leaves):
+        return np.concatenate([leaf.ravel() for leaf in leaves])
+    return jnp.concatenate([jnp.ravel(leaf) for leaf in leaves])
+
+
 def bind(
     fun: Callable,
     params: Any,
@@ -245,7 +252,7 @@ def bind(
         promoted.append("data arguments")
     spec = param_spec(params)
     obj = objective_for(fun, spec, negate=negate, per_observation=per_observation, fname=fname)
-    x = jnp.concatenate([jnp.ravel(leaf) for leaf in jax.tree_util.tree_leaves(params)])
+    x = ravel_leaves(jax.tree_util.tree_leaves(params))
     obj.check(x, args, fname=fname, pname=pname)
     warn_promoted(promoted)
     return obj, x, args, tuple(extras)

@@ -51,8 +51,10 @@ class _State(NamedTuple):
 def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
     """Trial step inside (a_lo, a_hi): cubic, else quadratic, else bisection.
 
-    Cubic interpolation is N&W eq. (3.59); the result is kept at least 10% of
-    the interval away from either end so the bracket always shrinks.
+    Cubic interpolation is N&W eq. (3.59). An estimate outside the interval's
+    inner 80% is clamped to it (Moré & Thuente 1994 safeguarding), not
+    replaced by bisection: after a large overshoot the minimizer is near a_lo,
+    and clamping shrinks the bracket tenfold per trial instead of twofold.
     """
     width = a_hi - a_lo
     d1 = d_lo + d_hi - 3.0 * (f_lo - f_hi) / (a_lo - a_hi)
@@ -64,13 +66,11 @@ def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
     lo_edge = jnp.minimum(a_lo, a_hi) + 0.1 * jnp.abs(width)
     hi_edge = jnp.maximum(a_lo, a_hi) - 0.1 * jnp.abs(width)
 
-    def inside(a):
-        return jnp.isfinite(a) & (a >= lo_edge) & (a <= hi_edge)
-
-    cubic_ok = inside(cubic) & (disc >= 0) & jnp.isfinite(f_hi) & jnp.isfinite(d_hi)
-    quad_ok = inside(quadratic) & (quad_den > 0) & jnp.isfinite(f_hi)
+    cubic_ok = jnp.isfinite(cubic) & (disc >= 0) & jnp.isfinite(f_hi) & jnp.isfinite(d_hi)
+    quad_ok = jnp.isfinite(quadratic) & (quad_den > 0) & jnp.isfinite(f_hi)
     bisect = 0.5 * (a_lo + a_hi)
-    return jnp.where(cubic_ok, cubic, jnp.where(quad_ok, quadratic, bisect))
+    estimate = jnp.where(cubic_ok, cubic, jnp.where(quad_ok, quadratic, bisect))
+    return jnp.clip(estimate, lo_edge, hi_edge)
 
 
 def strong_wolfe(
@@ -100,7 +100,9 @@ def strong_wolfe(
     noise = _NOISE * jnp.maximum(jnp.abs(f0), 1.0)
 
     def sufficient(a, f, d):
-        armijo = f <= f0 + c1 * a * d0  # N&W (3.6a)
+        # N&W (3.6a), on the difference: with a tiny slope, c1 a d0 vanishes
+        # when added to f0, and f == f0 would pass.
+        armijo = f - f0 <= c1 * a * d0
         approximate = (f <= f0 + noise) & (d <= (2.0 * c1 - 1.0) * d0)
         return armijo | approximate
 

@@ -24,6 +24,7 @@ from .newton import NewtonOptions, TrustRegionNewton
 __all__ = ["minimize", "METHODS"]
 
 METHODS = ("bfgs", "newton")
+INIT_HESSIANS = ("identity", "scaled", "exact")
 
 _OPTIONS = {
     "bfgs": {"gtol", "max_steps", "init_hessian"},
@@ -64,9 +65,10 @@ def _validate_options(method: str, options: dict) -> dict:
     if max_steps is not None and not (_is_integer(max_steps) and max_steps >= 0):
         raise ValueError(f"`max_steps` must be a non-negative int, got {max_steps!r}.")
     init_hessian = out.get("init_hessian", "identity")
-    if init_hessian not in ("identity", "exact"):
+    if init_hessian not in INIT_HESSIANS:
         raise ValueError(
-            f"`init_hessian` must be 'identity' or 'exact', got {init_hessian!r}."
+            f"`init_hessian` must be one of {', '.join(map(repr, INIT_HESSIANS))}, "
+            f"got {init_hessian!r}."
         )
     radius = out.get("initial_radius")
     if radius is not None and not (_is_real(radius) and radius > 0):
@@ -112,13 +114,11 @@ def solve_flat(obj: Objective, x0: jax.Array, args: tuple, method: str = "bfgs",
     key = ("minimize", method, max_steps, init_hessian)
     solve = obj.solver(key, lambda: _build_solve(obj, method, max_steps, init_hessian))
     gtol = opts.get("gtol")
-    gtol = jnp.asarray(default_gtol if gtol is None else gtol, jnp.float64)
+    gtol = np.float64(default_gtol if gtol is None else gtol)
     if method == "bfgs":
         data = BFGSOptions(gtol=gtol)
     else:
-        data = NewtonOptions(
-            gtol=gtol, initial_radius=jnp.asarray(opts.get("initial_radius") or 0.0, jnp.float64)
-        )
+        data = NewtonOptions(gtol=gtol, initial_radius=np.float64(opts.get("initial_radius") or 0.0))
     return solve(x0, args, data)
 
 
@@ -153,9 +153,11 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
     **options
         ``gtol`` (relative-gradient tolerance, default ``eps**(2/3)``, about
         3.7e-11; see :func:`hessjax.optimize.base.relative_gradient`),
-        ``max_steps`` (default 1000); BFGS:
-        ``init_hessian`` (``"identity"``, the SciPy convention, or
-        ``"exact"``); Newton: ``initial_radius``.
+        ``max_steps`` (default 1000); BFGS: ``init_hessian``:
+        ``"identity"`` (default; SciPy's convention, so ``inv_hessian``
+        reproduces SciPy's ``hess_inv``), ``"scaled"`` (N&W eq. 6.20, far
+        fewer evaluations when curvature is far from 1) or ``"exact"``
+        (inverse exact Hessian at ``x0``); Newton: ``initial_radius``.
 
     Returns
     -------
