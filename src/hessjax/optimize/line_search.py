@@ -24,6 +24,8 @@ _BRACKET, _ZOOM, _DONE = 0, 1, 2
 # of terms of 4e4), hence far above eps; Hager & Zhang use 1e-6. The slope
 # conditions, which are accurate, carry the real test near the optimum.
 _NOISE = EPS**0.5
+# Safeguard: trials stay this fraction of the bracket away from its ends.
+_MARGIN = 1e-3
 
 
 class LineSearchResult(NamedTuple):
@@ -48,13 +50,15 @@ class _State(NamedTuple):
     d_hi: jax.Array
 
 
-def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
+def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, noise):
     """Trial step inside (a_lo, a_hi): cubic, else quadratic, else bisection.
 
-    Cubic interpolation is N&W eq. (3.59). An estimate outside the interval's
-    inner 80% is clamped to it (Moré & Thuente 1994 safeguarding), not
-    replaced by bisection: after a large overshoot the minimizer is near a_lo,
-    and clamping shrinks the bracket tenfold per trial instead of twofold.
+    Cubic interpolation is N&W eq. (3.59). When the two f values differ by
+    no more than their rounding noise they carry no information, and the
+    secant on the slope (exact for a quadratic; Hager & Zhang 2005) is used
+    instead. An estimate too close to an end is clamped (Moré & Thuente 1994
+    safeguarding) rather than replaced by bisection, so a large overshoot is
+    corrected in one or two trials instead of one halving per trial.
     """
     width = a_hi - a_lo
     d1 = d_lo + d_hi - 3.0 * (f_lo - f_hi) / (a_lo - a_hi)
@@ -63,13 +67,19 @@ def _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
     cubic = a_hi - width * (d_hi + d2 - d1) / (d_hi - d_lo + 2.0 * d2)
     quad_den = 2.0 * (f_hi - f_lo - d_lo * width)
     quadratic = a_lo - d_lo * width * width / quad_den
-    lo_edge = jnp.minimum(a_lo, a_hi) + 0.1 * jnp.abs(width)
-    hi_edge = jnp.maximum(a_lo, a_hi) - 0.1 * jnp.abs(width)
+    secant = a_lo - d_lo * width / (d_hi - d_lo)
+    lo_edge = jnp.minimum(a_lo, a_hi) + _MARGIN * jnp.abs(width)
+    hi_edge = jnp.maximum(a_lo, a_hi) - _MARGIN * jnp.abs(width)
 
-    cubic_ok = jnp.isfinite(cubic) & (disc >= 0) & jnp.isfinite(f_hi) & jnp.isfinite(d_hi)
-    quad_ok = jnp.isfinite(quadratic) & (quad_den > 0) & jnp.isfinite(f_hi)
+    slopes_ok = jnp.isfinite(d_hi) & jnp.isfinite(f_hi)
+    f_informative = jnp.abs(f_hi - f_lo) > noise
+    cubic_ok = jnp.isfinite(cubic) & (disc >= 0) & slopes_ok & f_informative
+    secant_ok = jnp.isfinite(secant) & slopes_ok & (d_lo * d_hi < 0) & ~f_informative
+    quad_ok = jnp.isfinite(quadratic) & (quad_den > 0) & jnp.isfinite(f_hi) & f_informative
     bisect = 0.5 * (a_lo + a_hi)
-    estimate = jnp.where(cubic_ok, cubic, jnp.where(quad_ok, quadratic, bisect))
+    estimate = jnp.where(
+        cubic_ok, cubic, jnp.where(secant_ok, secant, jnp.where(quad_ok, quadratic, bisect))
+    )
     return jnp.clip(estimate, lo_edge, hi_edge)
 
 
@@ -165,7 +175,7 @@ def strong_wolfe(
         ).astype(jnp.int32)
         # Still bracketing: extrapolate (the step was acceptable but too short).
         next_trial = jnp.where(
-            keeps_bracketing, 2.0 * a, _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi)
+            keeps_bracketing, 2.0 * a, _interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, noise)
         )
         return _State(s.it + 1, stage, next_trial, a_lo, f_lo, d_lo, g_lo, a_hi, f_hi, d_hi)
 
