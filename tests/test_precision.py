@@ -57,7 +57,7 @@ def _call_recording(fn):
 
 
 def _leaves_float64(tree):
-    return all(jnp.asarray(leaf).dtype == jnp.float64 for leaf in jax.tree_util.tree_leaves(tree))
+    return all(np.asarray(leaf).dtype == np.float64 for leaf in jax.tree_util.tree_leaves(tree))
 
 
 # ---------------------------------------------------------------------------

@@ -11,10 +11,17 @@ from .hessian import hessian as hessian
 from .hessian import hessian_memory_estimate as hessian_memory_estimate
 from .hessian import hvp as hvp
 from ._tree import param_names as param_names
+from .diagnostics import Diagnostics as Diagnostics
+from .fit import DeltaResult as DeltaResult
+from .fit import FitResult as FitResult
+from .fit import fit as fit
 from .optimize import MinimizeResult as MinimizeResult
 from .optimize import Status as Status
 from .optimize import minimize as minimize
+from .warnings import BoundaryWarning as BoundaryWarning
 from .warnings import ConvergenceWarning as ConvergenceWarning
+from .warnings import HessianWarning as HessianWarning
+from .warnings import IntervalWarning as IntervalWarning
 from .warnings import HessjaxWarning as HessjaxWarning
 from .warnings import PrecisionWarning as PrecisionWarning
 
@@ -27,11 +34,18 @@ __all__ = [
     "hessian_memory_estimate",
     "HessianMemoryError",
     "DEFAULT_HESSIAN_MAX_BYTES",
+    "fit",
+    "FitResult",
+    "DeltaResult",
+    "Diagnostics",
     "minimize",
     "MinimizeResult",
     "Status",
     "HessjaxWarning",
     "PrecisionWarning",
     "ConvergenceWarning",
+    "HessianWarning",
+    "BoundaryWarning",
+    "IntervalWarning",
     "__version__",
 ]

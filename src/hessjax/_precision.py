@@ -35,13 +35,29 @@ default_gtol = EPS ** (2.0 / 3.0)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def to_host(tree: Any) -> Any:
+    """Concrete JAX arrays in ``tree`` as NumPy float64 arrays; traced trees unchanged.
+
+    Results leave the float64 scope; as JAX arrays, any arithmetic on them
+    outside that scope would silently truncate to float32. NumPy arrays keep
+    their digits everywhere. Under ``jit``/``vmap`` the tracers are returned.
+    """
+    leaves = jax.tree_util.tree_leaves(tree)
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+        return tree
+    return jax.tree_util.tree_map(
+        lambda leaf: np.asarray(leaf) if isinstance(leaf, jax.Array) else leaf, tree
+    )
+
+
 def float64_entry_point(fn: F) -> F:
-    """Run ``fn`` inside ``jax.enable_x64(True)`` without touching global config."""
+    """Run ``fn`` inside ``jax.enable_x64(True)`` without touching global config;
+    eager results come back as NumPy arrays (see :func:`to_host`)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with jax.enable_x64(True):
-            return fn(*args, **kwargs)
+            return to_host(fn(*args, **kwargs))
 
     return wrapper  # type: ignore[return-value]
 

@@ -18,6 +18,9 @@ __all__ = [
     "HessjaxWarning",
     "PrecisionWarning",
     "ConvergenceWarning",
+    "HessianWarning",
+    "BoundaryWarning",
+    "IntervalWarning",
     "warn",
 ]
 
@@ -44,6 +47,27 @@ class ConvergenceWarning(HessjaxWarning):
 
 
 # Frames in these packages are skipped when attributing a warning.
+class HessianWarning(HessjaxWarning):
+    """The observed information is not positive definite at the estimate.
+
+    Standard errors are NaN and the result's ``diagnostics`` name the flat or
+    negative-curvature directions (``diagnostics.directions()``).
+    """
+
+
+class BoundaryWarning(HessjaxWarning):
+    """A Wald interval leaves the region where the log-likelihood is finite.
+
+    The estimate is at or near the boundary of the parameter space, where the
+    Wald approximation is invalid: use profile intervals or reparameterize.
+    """
+
+
+class IntervalWarning(HessjaxWarning):
+    """Profile and Wald intervals disagree materially, or a profile interval
+    could not be closed (the likelihood is too flat in that direction)."""
+
+
 _INTERNAL_DIRS = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep
     for module in (sys.modules[__name__.rpartition(".")[0]], jax, jaxlib)

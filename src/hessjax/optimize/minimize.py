@@ -76,10 +76,10 @@ def _validate_options(method: str, options: dict) -> dict:
     return {"method": method, **out}
 
 
-def _build_solve(obj: Objective, method: str, max_steps: int, init_hessian: str) -> Callable:
+def pure_solve(obj: Objective, method: str, max_steps: int, init_hessian: str) -> Callable:
+    """The un-jitted solve ``(x0, args, option_data) -> MinimizeResult`` for composition."""
     fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
     solver = BFGS(init_hessian) if method == "bfgs" else TrustRegionNewton()
-
     unravel = obj.spec.unravel
 
     def solve(x0, args, options):
@@ -97,7 +97,24 @@ def _build_solve(obj: Objective, method: str, max_steps: int, init_hessian: str)
             inv_hessian=solver.inverse_hessian(state),
         )
 
-    return jax.jit(solve)
+    return solve
+
+
+def solver_settings(method: str, options: dict) -> tuple[tuple, Any]:
+    """Validate options; return ``(static, data)``: static ``(method, max_steps,
+    init_hessian)`` selects the compiled program, ``data`` holds the tolerances."""
+    opts = _validate_options(method, options)
+    method = opts["method"]
+    max_steps = opts.get("max_steps")
+    max_steps = _DEFAULT_MAX_STEPS[method] if max_steps is None else int(max_steps)
+    init_hessian = opts.get("init_hessian", "identity")
+    gtol = opts.get("gtol")
+    gtol = np.float64(default_gtol if gtol is None else gtol)
+    if method == "bfgs":
+        data = BFGSOptions(gtol=gtol)
+    else:
+        data = NewtonOptions(gtol=gtol, initial_radius=np.float64(opts.get("initial_radius") or 0.0))
+    return (method, max_steps, init_hessian), data
 
 
 def solve_flat(obj: Objective, x0: jax.Array, args: tuple, method: str = "bfgs", **options):
@@ -106,19 +123,8 @@ def solve_flat(obj: Objective, x0: jax.Array, args: tuple, method: str = "bfgs",
     The compiled solve is cached on the objective per method and static
     options; tolerances are passed as data.
     """
-    opts = _validate_options(method, options)
-    method = opts["method"]
-    max_steps = opts.get("max_steps")
-    max_steps = _DEFAULT_MAX_STEPS[method] if max_steps is None else int(max_steps)
-    init_hessian = opts.get("init_hessian", "identity")
-    key = ("minimize", method, max_steps, init_hessian)
-    solve = obj.solver(key, lambda: _build_solve(obj, method, max_steps, init_hessian))
-    gtol = opts.get("gtol")
-    gtol = np.float64(default_gtol if gtol is None else gtol)
-    if method == "bfgs":
-        data = BFGSOptions(gtol=gtol)
-    else:
-        data = NewtonOptions(gtol=gtol, initial_radius=np.float64(opts.get("initial_radius") or 0.0))
+    static, data = solver_settings(method, options)
+    solve = obj.solver(("minimize", *static), lambda: jax.jit(pure_solve(obj, *static)))
     return solve(x0, args, data)
 
 

@@ -1,0 +1,147 @@
+"""Text and HTML rendering of fit results and certificates.
+
+Kept out of the result dataclasses so they stay plain pytrees. Estimates are
+rounded to the precision their standard error supports.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["render_diagnostics", "render_fit_text", "render_fit_html", "verdict"]
+
+
+def _decimals(se: float) -> int:
+    """Decimals that show two significant digits of the standard error."""
+    if not np.isfinite(se) or se <= 0:
+        return 6
+    return int(min(max(1 - math.floor(math.log10(se)), 0), 12))
+
+
+def _fmt(value: float, decimals: int) -> str:
+    if not np.isfinite(value):
+        return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    if abs(value) >= 1e6 or (value != 0 and abs(value) < 1e-4 and decimals > 8):
+        return f"{value:.4g}"
+    return f"{value:.{decimals}f}"
+
+
+def verdict(d) -> str:
+    """One line: can the standard errors be trusted?"""
+    if bool(d.is_valid):
+        return "VALID: a strict local maximum; the exact-Hessian standard errors can be used."
+    if bool(d.is_saddle):
+        return "NOT VALID: a saddle point (negative curvature) - not a maximum."
+    if not bool(d.hessian_is_pd):
+        return "NOT VALID: the information matrix is singular (flat directions) - SEs undefined."
+    if not bool(d.converged):
+        return "NOT VALID: the optimizer did not converge."
+    return "NOT VALID: the estimate is measurably short of the maximum (Newton decrement)."
+
+
+def render_diagnostics(d) -> str:
+    """One-screen certificate."""
+    if np.ndim(d.is_valid) != 0:
+        n = np.shape(d.is_valid)[0]
+        return (
+            f"Diagnostics for a batch of {n} fits: {int(np.sum(d.is_valid))} valid, "
+            f"{int(np.sum(d.converged))} converged, {int(np.sum(d.hessian_is_pd))} with a "
+            f"positive definite information, {int(np.sum(d.is_saddle))} saddles."
+        )
+
+    def mark(ok: bool) -> str:
+        return "ok " if ok else "NO "
+
+    lines = [
+        verdict(d),
+        f"  [{mark(bool(d.converged))}] converged             optimizer gradient test passed",
+        f"  [{mark(bool(d.hessian_is_pd))}] hessian_is_pd         observed information positive definite",
+        f"  [{mark(not bool(d.is_saddle))}] not a saddle          no negative curvature",
+        f"  [{mark(bool(d.newton_decrement <= 1.5e-8))}] newton_decrement      {float(d.newton_decrement):.3g} (g'H^-1g)",
+        f"        grad_norm             {float(d.grad_norm):.3g}",
+        f"        eigenvalues           min {float(d.min_eigenvalue):.4g}, max {float(d.max_eigenvalue):.4g}",
+        f"        condition_number      {float(d.condition_number):.3g} (correlation-scaled)",
+    ]
+    boundary = [n for n, b in zip(d.names, np.asarray(d.at_boundary)) if b]
+    if boundary:
+        lines.append(f"  [NO ] Wald intervals leave the parameter space for: {', '.join(boundary)}")
+    directions = d.directions()
+    if directions:
+        lines.append("  Problem directions:")
+        lines += [f"    {text}" for text in directions]
+    return "\n".join(lines)
+
+
+def _rows(result, level: float):
+    est = result.estimate
+    se = result.se_vector
+    z = est / se
+    p = 2 * stats.norm.sf(np.abs(z))
+    ci = result.conf_int(level)
+    for i, name in enumerate(result.names):
+        dec = _decimals(se[i])
+        yield (
+            name,
+            _fmt(est[i], dec),
+            _fmt(se[i], dec + 1) if np.isfinite(se[i]) else "nan",
+            f"{z[i]:.2f}" if np.isfinite(z[i]) else "nan",
+            f"{p[i]:.3g}" if np.isfinite(p[i]) else "nan",
+            _fmt(ci[i, 0], dec),
+            _fmt(ci[i, 1], dec),
+        )
+
+
+def render_fit_text(result, level: float = 0.95) -> str:
+    """Fit summary table and certificate."""
+    if np.ndim(result.loglik) != 0:
+        return repr(result) + "\n" + render_diagnostics(result.diagnostics)
+    pct = f"{100 * level:g}%"
+    head = ("parameter", "estimate", "std err", "z", "P>|z|", f"[{pct}", "CI]")
+    rows = list(_rows(result, level))
+    widths = [max(len(str(r[k])) for r in [head, *rows]) for k in range(len(head))]
+    fmt = lambda r: "  ".join(  # noqa: E731
+        str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(r, widths))
+    )
+    n = f", nobs = {result.nobs}" if result.nobs is not None else ""
+    lines = [
+        f"Maximum likelihood fit: loglik = {float(result.loglik):.6f}{n}, "
+        f"{len(result.names)} parameters",
+        fmt(head),
+        "-" * len(fmt(head)),
+        *[fmt(r) for r in rows],
+    ]
+    if result.covariance_method == "pinv":
+        lines.append(
+            "WARNING: covariance is a PSEUDO-INVERSE (forced on request); it is not the "
+            "covariance of the estimate."
+        )
+    lines += ["", render_diagnostics(result.diagnostics)]
+    return "\n".join(lines)
+
+
+def render_fit_html(result, level: float = 0.95) -> str:
+    """HTML version of :func:`render_fit_text` for notebooks."""
+    if np.ndim(result.loglik) != 0:
+        return f"<pre>{html.escape(render_fit_text(result))}</pre>"
+    d = result.diagnostics
+    color = "#d4edda" if bool(d.is_valid) else "#f8d7da"
+    head = ["parameter", "estimate", "std err", "z", "P&gt;|z|", f"[{100 * level:g}%", "CI]"]
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+        for row in _rows(result, level)
+    )
+    forced = (
+        "<p><b>Covariance is a pseudo-inverse (forced on request), not a valid covariance.</b></p>"
+        if result.covariance_method == "pinv"
+        else ""
+    )
+    return (
+        f"<div><p>Maximum likelihood fit: loglik = {float(result.loglik):.6f}</p>"
+        f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
+        f"<tbody>{body}</tbody></table>{forced}"
+        f"<pre style='background:{color}'>{html.escape(render_diagnostics(d))}</pre></div>"
+    )
