@@ -15,6 +15,8 @@ from .diagnostics import Diagnostics as Diagnostics
 from .fit import DeltaResult as DeltaResult
 from .fit import FitResult as FitResult
 from .fit import fit as fit
+from .least_squares import LeastSquaresResult as LeastSquaresResult
+from .least_squares import least_squares as least_squares
 from .optimize import MinimizeResult as MinimizeResult
 from .optimize import Status as Status
 from .optimize import minimize as minimize
@@ -38,6 +40,8 @@ __all__ = [
     "FitResult",
     "DeltaResult",
     "Diagnostics",
+    "least_squares",
+    "LeastSquaresResult",
     "minimize",
     "MinimizeResult",
     "Status",

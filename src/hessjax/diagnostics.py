@@ -27,7 +27,8 @@ min_eigenvalue, max_eigenvalue
 condition_number
     max/min eigenvalue of the scaled information: how much the data
     distinguish the best- from the worst-determined combination of parameters.
-    Above 1/flat_tolerance (~7e7) the worst combination is numerically flat.
+    Above 1/flat_tolerance (~4.5e12) the worst combination is numerically
+    flat: its standard error would have fewer than three correct digits.
 is_saddle
     A negative scaled eigenvalue: the likelihood increases along some
     direction, so this is not a maximum. Refit with ``method="newton"`` (it

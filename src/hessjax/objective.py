@@ -58,6 +58,7 @@ class Objective:
         spec: ParamSpec,
         negate: bool = False,
         per_observation: bool = False,
+        sum_of_squares: bool = False,
     ):
         # Held weakly when possible: the cache maps fun -> Objective, and a
         # strong reference here would keep every user function alive forever.
@@ -68,6 +69,7 @@ class Objective:
         self.spec = spec
         self.negate = negate
         self.per_observation = per_observation
+        self.sum_of_squares = sum_of_squares
         self._checked: dict[tuple, Any] = {}
         self._solvers: dict[tuple, Callable] = {}
         self._memory_checked: dict[tuple, int] = {}
@@ -90,9 +92,22 @@ class Objective:
         return self.fun(self.spec.unravel(x), *args)
 
     def value(self, x: jax.Array, args: tuple) -> jax.Array:
-        """The scalar objective that is minimized."""
-        out = jnp.sum(self.raw(x, args)).astype(jnp.float64)
+        """The scalar objective that is minimized (half the RSS for residuals)."""
+        raw = self.raw(x, args)
+        if self.sum_of_squares:
+            return 0.5 * jnp.sum(raw**2).astype(jnp.float64)
+        out = jnp.sum(raw).astype(jnp.float64)
         return -out if self.negate else out
+
+    def residuals_and_jacobian(self, x: jax.Array, args: tuple) -> tuple[jax.Array, jax.Array]:
+        """Residuals and their exact Jacobian ``(nobs, n)``, one forward-mode sweep."""
+
+        def with_aux(z):
+            r = self.raw(z, args)
+            return r, r
+
+        jac, r = jax.jacfwd(with_aux, has_aux=True)(x)
+        return r, jac
 
     def value_and_grad(self, x: jax.Array, args: tuple) -> tuple[jax.Array, jax.Array]:
         return jax.value_and_grad(self.value)(x, args)
@@ -200,6 +215,7 @@ def objective_for(
     negate: bool = False,
     per_observation: bool = False,
     fname: str = "f",
+    sum_of_squares: bool = False,
 ) -> Objective:
     """The cached :class:`Objective` of ``fun`` for parameters shaped like ``spec``."""
     if not callable(fun):
@@ -208,10 +224,12 @@ def objective_for(
             f"got {type(fun).__name__}."
         )
     cache = _per_function_cache(fun)
-    key = (spec, negate, per_observation)
+    key = (spec, negate, per_observation, sum_of_squares)
     obj = cache.get(key)
     if obj is None:
-        obj = cache[key] = Objective(fun, spec, negate=negate, per_observation=per_observation)
+        obj = cache[key] = Objective(
+            fun, spec, negate=negate, per_observation=per_observation, sum_of_squares=sum_of_squares
+        )
     return obj
 
 
@@ -231,6 +249,7 @@ def bind(
     negate: bool = False,
     per_observation: bool = False,
     extra: tuple[tuple[str, Any], ...] = (),
+    sum_of_squares: bool = False,
 ) -> tuple[Objective, jax.Array, tuple, tuple]:
     """Validate and promote inputs; return ``(objective, flat x, data, extra64)``.
 
@@ -257,7 +276,10 @@ def bind(
     if low:
         promoted.append("data arguments")
     spec = param_spec(params)
-    obj = objective_for(fun, spec, negate=negate, per_observation=per_observation, fname=fname)
+    obj = objective_for(
+        fun, spec, negate=negate, per_observation=per_observation, fname=fname,
+        sum_of_squares=sum_of_squares,
+    )
     x = ravel_leaves(jax.tree_util.tree_leaves(params))
     obj.check(x, args, fname=fname, pname=pname)
     warn_promoted(promoted)
