@@ -9,6 +9,7 @@ in the report's user_properties (see ``--junitxml``) and printed (``-s``).
 from __future__ import annotations
 
 import functools
+import warnings
 import types
 
 import jax
@@ -447,17 +448,18 @@ def test_bfgs_converges_on_quadratic_with_cancelling_terms():
 
 @pytest.mark.parametrize("method", METHODS)
 def test_unattainable_gtol_stops_without_progress(method):
-    """A gtol below float64's reach must end in a "no further progress" status
-    (LINE_SEARCH_FAILED / STALLED), whose message says so, not spin to
-    MAX_STEPS, whose message says to raise max_steps (and costs max_steps
-    Hessians for Newton).
+    """A gtol below float64's reach must end in SUCCESS through the resolution
+    test (every coordinate's step within a few ulps) or a "no further progress"
+    status (LINE_SEARCH_FAILED / STALLED), never spin to MAX_STEPS, whose
+    message says to raise max_steps (and costs max_steps Hessians for Newton).
     """
     problem = BY_NAME["normal_mle"]
     (y,) = flat_problem(problem.name).data
-    with pytest.warns(hj.ConvergenceWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hj.ConvergenceWarning)
         res = hj.minimize(problem.objective, problem.x0(), y, method=method, gtol=1e-300)
     status = hj.Status(int(res.status))
-    assert status in (hj.Status.LINE_SEARCH_FAILED, hj.Status.STALLED), (
+    assert status in (hj.Status.SUCCESS, hj.Status.LINE_SEARCH_FAILED, hj.Status.STALLED), (
         f"{status.name} after nit={int(res.nit)}, nfev={int(res.nfev)}, nhev={int(res.nhev)}"
     )
     # The point is still the optimum, to the usual accuracy.

@@ -326,13 +326,13 @@ def warn_about(result: FitResult) -> None:
     if not bool(d.hessian_is_pd):
         problems = "; ".join(d.directions()) or "the information matrix is not finite"
         what = "a saddle point" if bool(d.is_saddle) else "not positive definite"
-        warn(
-            f"the observed information at the estimate is {what}: standard errors are NaN"
-            f"{' (a pseudo-inverse was requested and is shown, flagged)' if result.covariance_method == 'pinv' else ''}. "
-            f"{problems}.",
-            HessianWarning,
+        shown = (
+            "the requested pseudo-inverse is shown instead, flagged: it is not a valid covariance"
+            if result.covariance_method == "pinv"
+            else "standard errors are NaN"
         )
-    elif not bool(d.converged) or not bool(d.is_valid):
+        warn(f"the observed information at the estimate is {what}: {shown}. {problems}.", HessianWarning)
+    if not bool(d.converged) or (bool(d.hessian_is_pd) and not bool(d.is_valid)):
         message = result.optimizer.message
         warn(
             "the fit did not reach a certified maximum "

@@ -243,7 +243,7 @@ def least_squares(
         )
     steps = 2000 if max_steps is None else int(max_steps)
     names = tuple(param_names(obj.spec.unravel(np.zeros(n))))
-    run = obj.solver(("least_squares", steps), lambda: _build(obj, steps, names, nobs))
+    run = obj.solver(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
     options = LMOptions(gtol=np.float64(_DEFAULT_GTOL if gtol is None else gtol))
     result = run(x, args, options)
     if not isinstance(result.converged, jax.core.Tracer):

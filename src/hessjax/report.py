@@ -12,6 +12,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from .diagnostics import decrement_tolerance
+
 __all__ = ["render_diagnostics", "render_fit_text", "render_fit_html", "verdict"]
 
 
@@ -25,8 +27,6 @@ def _decimals(se: float) -> int:
 def _fmt(value: float, decimals: int) -> str:
     if not np.isfinite(value):
         return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
-    if abs(value) >= 1e6 or (value != 0 and abs(value) < 1e-4 and decimals > 8):
-        return f"{value:.4g}"
     return f"{value:.{decimals}f}"
 
 
@@ -61,7 +61,7 @@ def render_diagnostics(d) -> str:
         f"  [{mark(bool(d.converged))}] converged             optimizer gradient test passed",
         f"  [{mark(bool(d.hessian_is_pd))}] hessian_is_pd         observed information positive definite",
         f"  [{mark(not bool(d.is_saddle))}] not a saddle          no negative curvature",
-        f"  [{mark(bool(d.newton_decrement <= 1.5e-8))}] newton_decrement      {float(d.newton_decrement):.3g} (g'H^-1g)",
+        f"  [{mark(bool(d.newton_decrement <= decrement_tolerance))}] newton_decrement      {float(d.newton_decrement):.3g} (g'H^-1g)",
         f"        grad_norm             {float(d.grad_norm):.3g}",
         f"        eigenvalues           min {float(d.min_eigenvalue):.4g}, max {float(d.max_eigenvalue):.4g}",
         f"        condition_number      {float(d.condition_number):.3g} (correlation-scaled)",

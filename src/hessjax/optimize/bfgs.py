@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from .._precision import EPS
-from .base import Functions, Status, relative_gradient
+from .base import Functions, Status, gradient_converged
 from .line_search import strong_wolfe
 
 __all__ = ["BFGS", "BFGSOptions"]
@@ -139,7 +139,8 @@ class BFGS:
         )
 
     def terminate(self, state: BFGSState, options: BFGSOptions):
-        converged = relative_gradient(state.x, state.f, state.g) <= options.gtol
+        step = -state.inv_hessian @ state.g
+        converged = gradient_converged(state.x, state.f, state.g, step, options.gtol)
         done = converged | state.line_search_failed
         status = jnp.where(converged, Status.SUCCESS, Status.LINE_SEARCH_FAILED)
         return done, status

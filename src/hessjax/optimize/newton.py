@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .._precision import EPS
-from .base import Functions, Status, relative_gradient
+from .base import Functions, Status, gradient_converged, relative_gradient
 
 __all__ = ["TrustRegionNewton", "NewtonOptions", "solve_trust_region_subproblem"]
 
@@ -213,7 +213,11 @@ class TrustRegionNewton:
         lam = state.eigenvalues
         # Second-order test: at a saddle the gradient test alone would pass.
         curvature_ok = lam[0] >= -jnp.sqrt(EPS) * jnp.max(jnp.abs(lam))
-        converged = (relative_gradient(state.x, state.f, state.g) <= options.gtol) & curvature_ok
+        # The Newton step, where the Hessian is positive definite.
+        gq = state.eigenvectors.T @ (state.g / state.scale)
+        newton_step = -(state.eigenvectors @ (gq / jnp.where(lam > 0, lam, jnp.inf))) / state.scale
+        # Where H is not positive definite the step is inf: only the gradient counts.
+        converged = gradient_converged(state.x, state.f, state.g, newton_step, options.gtol) & curvature_ok
         collapsed = state.radius <= EPS * jnp.maximum(jnp.linalg.norm(state.scale * state.x), 1.0)
         done = converged | collapsed | state.stalled
         status = jnp.where(converged, Status.SUCCESS, Status.STALLED)
