@@ -17,6 +17,8 @@ from .fit import FitResult as FitResult
 from .fit import fit as fit
 from .least_squares import LeastSquaresResult as LeastSquaresResult
 from .least_squares import least_squares as least_squares
+from .profile import ProfileResult as ProfileResult
+from .profile import profile_intervals as profile_intervals
 from .optimize import MinimizeResult as MinimizeResult
 from .optimize import Status as Status
 from .optimize import minimize as minimize
@@ -40,6 +42,8 @@ __all__ = [
     "FitResult",
     "DeltaResult",
     "Diagnostics",
+    "profile_intervals",
+    "ProfileResult",
     "least_squares",
     "LeastSquaresResult",
     "minimize",
