@@ -150,7 +150,7 @@ def profile_intervals(result, level: float = 0.95) -> ProfileResult:
     >>> def loglik(p, y):  # exponential rate on the log scale
     ...     lam = jnp.exp(p)
     ...     return jnp.sum(jnp.log(lam) - lam * y)
-    >>> y = np.array([0.2, 1.1, 0.4, 0.9, 2.5, 0.3, 0.7, 1.6])
+    >>> y = np.random.default_rng(0).exponential(2.0, size=60)
     >>> res = hj.fit(loglik, 0.0, y)
     >>> prof = hj.profile_intervals(res)
     >>> bool(prof.converged.all()), prof.intervals.shape
