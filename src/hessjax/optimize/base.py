@@ -119,6 +119,21 @@ def gradient_converged(x: jax.Array, f: jax.Array, g: jax.Array, step: jax.Array
     return jnp.all(small_gradient | (resolved & jnp.isfinite(step)))
 
 
+def accept_trial(accept: jax.Array, evaluate: Callable, current: tuple, finite: Callable):
+    """Trust-region acceptance shared by the Newton and Levenberg–Marquardt steps.
+
+    ``evaluate()`` (derivatives at the trial point) runs only when ``accept``
+    (``lax.cond``; under ``vmap`` both branches run and are selected). A trial
+    whose derivatives are not finite (``finite(new)`` false: the edge of the
+    function's domain) is rejected like a poor step. Returns
+    ``(state_tuple, success)``.
+    """
+    new = jax.lax.cond(accept, lambda _: evaluate(), lambda _: current, None)
+    success = accept & finite(new)
+    chosen = jax.tree_util.tree_map(lambda a, b: jnp.where(success, a, b), new, current)
+    return chosen, success
+
+
 def _finite_point(state: Any) -> jax.Array:
     return jnp.isfinite(state.f) & jnp.all(jnp.isfinite(state.g))
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from .._precision import EPS
-from .base import Status
+from .base import Status, accept_trial
 from .newton import solve_trust_region_subproblem
 
 __all__ = ["LevenbergMarquardt", "LMOptions"]
@@ -113,24 +113,18 @@ class LevenbergMarquardt:
         rho = jnp.where(jnp.isfinite(f_trial) & (predicted > 0), rho, -jnp.inf)
         accept = rho > 1e-4
 
-        def accepted(_):
+        def evaluate():
             r, jac = self.residuals_and_jacobian(trial, args)
             scale = _column_scale(state.scale, jac)
             u, s, vt = _factor(jac, scale)
             return trial, r, jac, scale, u, s, vt
 
-        def rejected(_):
-            return state.x, state.r, state.jac, state.scale, state.u, state.s, state.vt
-
-        x, r, jac, scale, u, s, vt = jax.lax.cond(accept, accepted, rejected, None)
-        finite = jnp.all(jnp.isfinite(jac)) & jnp.all(jnp.isfinite(r))
-        keep = (~accept) | finite
-        x, r, jac, scale, u, s, vt = jax.tree_util.tree_map(
-            lambda new, old: jnp.where(keep, new, old),
-            (x, r, jac, scale, u, s, vt),
-            (state.x, state.r, state.jac, state.scale, state.u, state.s, state.vt),
+        current = (state.x, state.r, state.jac, state.scale, state.u, state.s, state.vt)
+        (x, r, jac, scale, u, s, vt), success = accept_trial(
+            accept, evaluate, current,
+            lambda new: jnp.all(jnp.isfinite(new[1])) & jnp.all(jnp.isfinite(new[2])),
         )
-        success = accept & finite
+        keep = success | ~accept
         step_norm = jnp.linalg.norm(ps)
         # MINPACK lmder: on a good step the bound becomes twice the step
         # length (so it also shrinks after short interior steps); on a poor

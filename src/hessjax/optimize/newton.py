@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .._precision import EPS
-from .base import Functions, Status, gradient_converged, relative_gradient
+from .base import Functions, Status, accept_trial, gradient_converged, relative_gradient
 
 __all__ = ["TrustRegionNewton", "NewtonOptions", "solve_trust_region_subproblem"]
 
@@ -175,27 +175,21 @@ class TrustRegionNewton:
         # eta = 1e-4 in N&W Alg. 4.1: any step with a real decrease is taken.
         accept = rho > 1e-4
 
-        def accepted(_):
+        def evaluate():
             f, g, hessian = fns.value_grad_hessian(trial, args)
             scale = _update_scale(state.scale, hessian)
             lam, vecs = _decompose(hessian, scale)
             return trial, f, g, hessian, scale, lam, vecs
 
-        def rejected(_):
-            return (state.x, state.f, state.g, state.hessian, state.scale,
-                    state.eigenvalues, state.eigenvectors)
-
-        x, f, g, hessian, scale, lam, vecs = jax.lax.cond(accept, accepted, rejected, None)
+        current = (state.x, state.f, state.g, state.hessian, state.scale,
+                   state.eigenvalues, state.eigenvectors)
         # A point with finite f but a non-finite gradient or Hessian (edge of
         # the domain) is rejected like a non-finite f.
-        finite = jnp.all(jnp.isfinite(g)) & jnp.all(jnp.isfinite(lam))
-        keep = (~accept) | finite
-        x, f, g, hessian, scale, lam, vecs = jax.tree_util.tree_map(
-            lambda new, old: jnp.where(keep, new, old),
-            (x, f, g, hessian, scale, lam, vecs),
-            (state.x, state.f, state.g, state.hessian, state.scale,
-             state.eigenvalues, state.eigenvectors),
+        (x, f, g, hessian, scale, lam, vecs), success = accept_trial(
+            accept, evaluate, current,
+            lambda new: jnp.all(jnp.isfinite(new[2])) & jnp.all(jnp.isfinite(new[5])),
         )
+        keep = success | ~accept
         radius = jnp.where(keep, radius, 0.25 * step_norm)
         # Below the rounding level of f only the gradient can show progress; a
         # Newton step there that does not even halve it means float64 is
