@@ -74,7 +74,12 @@ import hessjax as hj
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
-HESSJAX_METHODS = ("hessjax bfgs", "hessjax bfgs (exact init)", "hessjax newton")
+HESSJAX_METHODS = (
+    "hessjax bfgs",
+    "hessjax bfgs (scaled init)",
+    "hessjax bfgs (exact init)",
+    "hessjax newton",
+)
 PEER_METHODS = (
     "jax.scipy BFGS",
     "optimistix BFGS",
