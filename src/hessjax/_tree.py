@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["ParamSpec", "param_spec", "param_names"]
+__all__ = ["ParamSpec", "param_spec", "param_names", "spec_names"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,20 @@ def param_spec(params: Any) -> ParamSpec:
         spec = ParamSpec(treedef, shapes, int(flat.size), unravel)
         _SPECS[key] = spec
     return spec
+
+
+_NAMES: dict[ParamSpec, tuple[str, ...]] = {}
+
+
+def spec_names(spec: ParamSpec) -> tuple[str, ...]:
+    """Parameter names of a structure, computed once per structure."""
+    names = _NAMES.get(spec)
+    if names is None:
+        template = jax.tree_util.tree_unflatten(
+            spec.treedef, [np.zeros(shape) for shape in spec.shapes]
+        )
+        names = _NAMES[spec] = tuple(param_names(template))
+    return names
 
 
 def _path_label(path) -> str:

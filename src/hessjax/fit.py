@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import float64_entry_point
-from ._tree import param_names
+from ._tree import spec_names
 from .covariance import (
     cholesky_covariance,
     correlation,
@@ -308,7 +308,7 @@ def prepare_fit(loglik, init, data, method, covariance, options):
     )
     shape = obj.output_shape(args)
     nobs = int(shape[0]) if len(shape) == 1 else None
-    names = tuple(param_names(obj.spec.unravel(np.zeros(obj.spec.size))))
+    names = spec_names(obj.spec)
     key = ("fit", *static, covariance, nobs)
     run = obj.solver(key, lambda: _build_fit(obj, static, covariance, names, nobs))
     return run, x, args, option_data

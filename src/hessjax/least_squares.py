@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from ._precision import default_gtol, float64_entry_point
-from ._tree import param_names
+from ._tree import spec_names
 from .covariance import (
     cholesky_covariance,
     correlation,
@@ -242,7 +242,7 @@ def least_squares(
             f"got {nobs} residuals and {n} parameters."
         )
     steps = 2000 if max_steps is None else int(max_steps)
-    names = tuple(param_names(obj.spec.unravel(np.zeros(n))))
+    names = spec_names(obj.spec)
     run = obj.solver(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
     options = LMOptions(gtol=np.float64(_DEFAULT_GTOL if gtol is None else gtol))
     result = run(x, args, options)
