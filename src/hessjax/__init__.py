@@ -11,6 +11,11 @@ from .hessian import hessian as hessian
 from .hessian import hessian_memory_estimate as hessian_memory_estimate
 from .hessian import hvp as hvp
 from ._tree import param_names as param_names
+from .approximations import FDHessian as FDHessian
+from .approximations import StepSweep as StepSweep
+from .approximations import default_step as default_step
+from .approximations import fd_hessian as fd_hessian
+from .approximations import step_sweep as step_sweep
 from .diagnostics import Diagnostics as Diagnostics
 from .fit import DeltaResult as DeltaResult
 from .fit import FitResult as FitResult
@@ -46,6 +51,11 @@ __all__ = [
     "ProfileResult",
     "least_squares",
     "LeastSquaresResult",
+    "fd_hessian",
+    "step_sweep",
+    "default_step",
+    "FDHessian",
+    "StepSweep",
     "minimize",
     "MinimizeResult",
     "Status",
