@@ -16,6 +16,12 @@ from .approximations import StepSweep as StepSweep
 from .approximations import default_step as default_step
 from .approximations import fd_hessian as fd_hessian
 from .approximations import step_sweep as step_sweep
+from .compare import Candidate as Candidate
+from .compare import CandidateReport as CandidateReport
+from .compare import HessianComparison as HessianComparison
+from .compare import check_hessian as check_hessian
+from .compare import check_scipy_result as check_scipy_result
+from .compare import compare_hessians as compare_hessians
 from .diagnostics import Diagnostics as Diagnostics
 from .fit import DeltaResult as DeltaResult
 from .fit import FitResult as FitResult
@@ -51,6 +57,12 @@ __all__ = [
     "ProfileResult",
     "least_squares",
     "LeastSquaresResult",
+    "compare_hessians",
+    "check_hessian",
+    "check_scipy_result",
+    "Candidate",
+    "CandidateReport",
+    "HessianComparison",
     "fd_hessian",
     "step_sweep",
     "default_step",

@@ -145,3 +145,38 @@ def render_fit_html(result, level: float = 0.95) -> str:
         f"<tbody>{body}</tbody></table>{forced}"
         f"<pre style='background:{color}'>{html.escape(render_diagnostics(d))}</pre></div>"
     )
+
+
+def render_comparison(cmp) -> str:
+    """Text report of a :class:`~hessjax.compare.HessianComparison`."""
+    names = cmp.names
+    lines = [
+        f"Hessian check at x ({len(names)} parameters): exact Hessian "
+        f"{'positive definite' if cmp.exact_is_pd else 'NOT positive definite'}; "
+        f"{'all candidates agree' if cmp.ok else 'some candidates disagree'} (rtol {cmp.rtol:g} on SEs)",
+        "",
+        f"{'candidate':<28} {'ok':>3} {'PD':>3} {'max rel err':>11} {'rel Frob':>9} "
+        f"{'SE ratio min':>12} {'max':>8} {'angle':>7} {'KL':>9}",
+    ]
+    for c in cmp.candidates:
+        finite = c.se_ratio[np.isfinite(c.se_ratio)]
+        lo = f"{finite.min():.4g}" if finite.size else "nan"
+        hi = f"{finite.max():.4g}" if finite.size else "nan"
+        lines.append(
+            f"{c.name:<28} {'yes' if c.ok else 'NO':>3} {'yes' if c.is_pd else 'NO':>3} "
+            f"{c.max_rel_element_error:11.3g} {c.rel_frobenius_error:9.3g} {lo:>12} {hi:>8} "
+            f"{c.max_principal_angle:6.2f}° {c.kl_divergence:9.3g}"
+        )
+    width = max(len(n) for n in names)
+    lines += ["", "Standard errors (exact, then each candidate's ratio to exact):"]
+    header = f"{'parameter':<{width}} {'exact SE':>12}" + "".join(f" {c.name[:14]:>14}" for c in cmp.candidates)
+    lines.append(header)
+    for i, n in enumerate(names):
+        row = f"{n:<{width}} {cmp.exact_se[i]:12.5g}"
+        for c in cmp.candidates:
+            r = c.se_ratio[i]
+            row += f" {('neg var' if np.isnan(r) else f'{r:.4f}'):>14}"
+        lines.append(row)
+    lines += ["", "Verdicts:"]
+    lines += [f"- {c.name}: {c.verdict}" for c in cmp.candidates]
+    return "\n".join(lines)

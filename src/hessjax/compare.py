@@ -1,0 +1,453 @@
+"""Measure Hessian approximations against the exact Hessian, and explain the gap.
+
+``compare_hessians(f, x, *args)`` builds the usual candidates (finite
+differences, statsmodels' ``approx_hess*``, numdifftools, a BFGS
+inverse-Hessian approximation) or takes the user's, and reports per candidate:
+the largest element error relative to the largest exact element, the relative
+Frobenius error, the ratio of implied to exact standard errors per parameter,
+eigenvalue ratios, the largest angle between corresponding eigenvectors, the
+Kullback–Leibler divergence between the Gaussians the two covariances imply,
+positive definiteness, and a verdict with the likely cause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+from ._precision import float64_entry_point
+from ._tree import spec_names
+from .approximations import FDHessian, default_step, fd_hessian
+from .objective import bind
+
+__all__ = ["Candidate", "CandidateReport", "HessianComparison", "compare_hessians", "check_hessian", "check_scipy_result"]
+
+KINDS = ("hessian", "inverse", "covariance")
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A matrix to check: a Hessian, an inverse Hessian, or a covariance.
+
+    ``source`` says where it came from (``"fd"``, ``"quasi-newton"``,
+    ``"user"``), which selects the explanation of a gap; ``step`` is the FD
+    step when known.
+    """
+
+    matrix: Any
+    kind: str = "hessian"
+    source: str = "user"
+    step: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateReport:
+    """Metrics and verdict for one candidate (see :func:`compare_hessians`)."""
+
+    name: str
+    kind: str
+    source: str
+    hessian: np.ndarray  # the candidate as a Hessian (inverted if needed)
+    max_rel_element_error: float
+    rel_frobenius_error: float
+    se_ratio: np.ndarray  # se_candidate / se_exact per parameter (NaN: negative variance)
+    eigenvalue_ratios: np.ndarray  # ascending eigenvalues of the candidate / exact Hessian
+    max_principal_angle: float  # degrees, between corresponding eigenvectors
+    kl_divergence: float
+    is_pd: bool
+    ok: bool
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "max_rel_element_error": self.max_rel_element_error,
+            "rel_frobenius_error": self.rel_frobenius_error,
+            "se_ratio": self.se_ratio.tolist(),
+            "se_ratio_min": float(np.nanmin(self.se_ratio)) if np.any(np.isfinite(self.se_ratio)) else None,
+            "se_ratio_max": float(np.nanmax(self.se_ratio)) if np.any(np.isfinite(self.se_ratio)) else None,
+            "eigenvalue_ratios": self.eigenvalue_ratios.tolist(),
+            "max_principal_angle_deg": self.max_principal_angle,
+            "kl_divergence": self.kl_divergence,
+            "is_pd": self.is_pd,
+            "ok": self.ok,
+            "verdict": self.verdict,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class HessianComparison:
+    """Exact Hessian at ``x`` and a report per candidate; ``str()`` is the report."""
+
+    x: np.ndarray
+    names: tuple
+    exact: np.ndarray
+    exact_se: np.ndarray
+    exact_is_pd: bool
+    candidates: tuple
+    rtol: float
+
+    @property
+    def ok(self) -> bool:
+        """Every candidate agrees with the exact Hessian within ``rtol`` on the SEs."""
+        return all(c.ok for c in self.candidates)
+
+    def __getitem__(self, name: str) -> CandidateReport:
+        for c in self.candidates:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict:
+        return {
+            "x": self.x.tolist(),
+            "names": list(self.names),
+            "exact_se": self.exact_se.tolist(),
+            "exact_is_pd": self.exact_is_pd,
+            "ok": self.ok,
+            "candidates": {c.name: c.to_dict() for c in self.candidates},
+        }
+
+    def __str__(self) -> str:
+        from .report import render_comparison
+
+        return render_comparison(self)
+
+
+def _as_dense(matrix: Any) -> np.ndarray:
+    if hasattr(matrix, "todense"):  # scipy's LbfgsInvHessProduct
+        matrix = matrix.todense()
+    return np.asarray(matrix, dtype=np.float64)
+
+
+def _inverse(matrix: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.inv(matrix)
+    except np.linalg.LinAlgError:
+        return np.full_like(matrix, np.nan)
+
+
+def _is_pd(matrix: np.ndarray) -> bool:
+    if not np.all(np.isfinite(matrix)):
+        return False
+    try:
+        np.linalg.cholesky(0.5 * (matrix + matrix.T))
+        return True
+    except np.linalg.LinAlgError:
+        return False
+
+
+def _kl(cov_exact: np.ndarray, cov: np.ndarray) -> float:
+    """KL( N(0, cov_exact) || N(0, cov) )."""
+    if not (_is_pd(cov_exact) and _is_pd(cov)):
+        return float("inf")
+    n = cov.shape[0]
+    _, logdet_c = np.linalg.slogdet(cov)
+    _, logdet_e = np.linalg.slogdet(cov_exact)
+    return float(0.5 * (np.trace(np.linalg.solve(cov, cov_exact)) - n + logdet_c - logdet_e))
+
+
+def _direction(v: np.ndarray, names: tuple) -> str:
+    v = v * np.sign(v[np.argmax(np.abs(v))])
+    idx = [i for i in np.argsort(-np.abs(v)) if abs(v[i]) >= 0.1]
+    parts = [f"{v[idx[0]]:.3g} {names[idx[0]]}"]
+    parts += [f"{'-' if v[i] < 0 else '+'} {abs(v[i]):.3g} {names[i]}" for i in idx[1:]]
+    return " ".join(parts)
+
+
+def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool, x, names, rtol) -> str:
+    """The likely cause of a gap, in words."""
+    if not exact_is_pd:
+        return (
+            "x is not a strict minimum: the exact Hessian is not positive definite (a saddle or "
+            "a flat direction), so no covariance exists here and every candidate's standard "
+            "errors are meaningless; fit first, or see hj.fit(...).diagnostics"
+        )
+    bad = [names[i] for i, r in enumerate(report["se_ratio"]) if not np.isfinite(r) or abs(r - 1) > rtol]
+    negative = [names[i] for i, r in enumerate(report["se_ratio"]) if np.isnan(r)]
+    if not bad and report["is_pd"]:
+        return f"agrees: every standard error within {100 * rtol:g}% of the exact one"
+    causes = []
+    if negative:
+        causes.append(f"negative variance for {', '.join(negative)}")
+    elif not report["is_pd"]:
+        causes.append("not positive definite")
+    if cand.source == "quasi-newton":
+        inv = report["inverse"]
+        lam, vecs = np.linalg.eigh(0.5 * (inv + inv.T))
+        exact_inv = _inverse(exact)
+        stuck = []
+        for k in range(lam.size):
+            v = vecs[:, k]
+            if abs(lam[k] - 1.0) <= 1e-6 and abs(v @ exact_inv @ v - 1.0) > rtol:
+                stuck.append(f"along {_direction(v, names)} it still equals the starting identity (1 vs exact {v @ exact_inv @ v:.3g})")
+        if stuck:
+            causes.append("directions the optimizer never explored: " + "; ".join(stuck))
+        causes.append(
+            "a quasi-Newton matrix records the path: it is corrected only along the steps taken, "
+            "so it is not the inverse Hessian at x and not a covariance"
+        )
+    elif cand.source == "fd":
+        step = None if cand.step is None else np.broadcast_to(np.asarray(cand.step, float), x.shape)
+        advice = []
+        if step is not None:
+            rule = default_step(x, "central")
+            for i in range(x.size):
+                if names[i] not in bad:
+                    continue
+                ratio = step[i] / rule[i]
+                if ratio < 1e-2:
+                    advice.append(
+                        f"the step {step[i]:.3g} is too small for {names[i]} (|x| = {abs(x[i]):.3g}): "
+                        f"rounding error ~eps|f|/h^2 swamps its curvature {exact[i, i]:.3g}; "
+                        f"use a step of about {rule[i]:.3g}"
+                    )
+                elif ratio > 1e2:
+                    advice.append(
+                        f"the step {step[i]:.3g} is too large for {names[i]} (|x| = {abs(x[i]):.3g}): "
+                        f"truncation error dominates; use a step of about {rule[i]:.3g}"
+                    )
+        causes.append(
+            "; ".join(advice)
+            if advice
+            else "finite-difference error (step versus each parameter's scale); see hj.step_sweep"
+        )
+    else:
+        causes.append(f"standard errors differ by more than {100 * rtol:g}% for {', '.join(bad)}")
+    return "; ".join(causes)
+
+
+def _report(name: str, cand: Candidate, exact: np.ndarray, x, names, exact_is_pd: bool, rtol: float) -> CandidateReport:
+    if cand.kind not in KINDS:
+        raise ValueError(f"candidate {name!r}: kind must be one of {KINDS}, got {cand.kind!r}.")
+    matrix = _as_dense(cand.matrix.estimate if isinstance(cand.matrix, FDHessian) else cand.matrix)
+    n = exact.shape[0]
+    if matrix.shape != (n, n):
+        raise ValueError(f"candidate {name!r} has shape {matrix.shape}; expected ({n}, {n}).")
+    matrix = 0.5 * (matrix + matrix.T)
+    exact_inv = _inverse(exact)
+    if cand.kind == "hessian":
+        hess, inv = matrix, _inverse(matrix)
+        reference, compared = exact, matrix
+    else:
+        hess, inv = _inverse(matrix), matrix
+        reference, compared = exact_inv, matrix
+    diff = compared - reference
+    max_rel = float(np.max(np.abs(diff)) / np.max(np.abs(reference)))
+    frob = float(np.linalg.norm(diff) / np.linalg.norm(reference))
+    var, exact_var = np.diag(inv), np.diag(exact_inv)
+    with np.errstate(invalid="ignore"):
+        se_ratio = np.where(var > 0, np.sqrt(np.abs(var)), np.nan) / np.sqrt(exact_var)
+    lam_c, vec_c = np.linalg.eigh(hess) if np.all(np.isfinite(hess)) else (np.full(n, np.nan), np.eye(n))
+    lam_e, vec_e = np.linalg.eigh(exact)
+    cosines = np.clip(np.abs(np.sum(vec_c * vec_e, axis=0)), 0.0, 1.0)
+    angle = float(np.degrees(np.max(np.arccos(cosines))))
+    is_pd = _is_pd(hess)
+    info = {"se_ratio": se_ratio, "is_pd": is_pd, "inverse": inv}
+    ok = bool(exact_is_pd and is_pd and np.all(np.isfinite(se_ratio)) and np.all(np.abs(se_ratio - 1) <= rtol))
+    return CandidateReport(
+        name=name,
+        kind=cand.kind,
+        source=cand.source,
+        hessian=hess,
+        max_rel_element_error=max_rel,
+        rel_frobenius_error=frob,
+        se_ratio=se_ratio,
+        eigenvalue_ratios=lam_c / lam_e,
+        max_principal_angle=angle,
+        kl_divergence=_kl(exact_inv, inv),
+        is_pd=is_pd,
+        ok=ok,
+        verdict=_explain(info, cand, exact, exact_is_pd, x, names, rtol),
+    )
+
+
+def _builtin(f: Callable, x, args, include, bfgs_start) -> dict:
+    out: dict[str, Candidate] = {}
+    for scheme in ("central", "forward", "richardson"):
+        if scheme in include:
+            fd = fd_hessian(f, x, *args, scheme=scheme)
+            out[f"fd {scheme}"] = Candidate(fd.estimate, "hessian", "fd", fd.step)
+    if "bfgs" in include and bfgs_start is not None:
+        from .optimize import minimize
+
+        res = minimize(f, bfgs_start, *args, method="bfgs")
+        out["hessjax bfgs inv_hessian"] = Candidate(res.inv_hessian, "inverse", "quasi-newton")
+    flat = np.concatenate([np.ravel(np.asarray(leaf, float)) for leaf in _leaves(x)])
+    if "statsmodels" in include or "numdifftools" in include:
+        import jax
+
+        obj, x64, args64, _ = bind(f, x, args, pname="x")
+        scalar = lambda z: float(obj.value_jit(jax.numpy.asarray(z), args64))  # noqa: E731
+        if "statsmodels" in include:
+            try:
+                from statsmodels.tools import numdiff
+            except ImportError as err:
+                raise ImportError(
+                    "the statsmodels candidates need the `compare` extra: pip install 'hessjax[compare]'"
+                ) from err
+            for k in (1, 2, 3):
+                out[f"statsmodels approx_hess{k}"] = Candidate(
+                    getattr(numdiff, f"approx_hess{k}")(flat, scalar), "hessian", "fd"
+                )
+        if "numdifftools" in include:
+            try:
+                import numdifftools as nd
+            except ImportError as err:
+                raise ImportError(
+                    "the numdifftools candidate needs the `compare` extra: pip install 'hessjax[compare]'"
+                ) from err
+            out["numdifftools Hessian"] = Candidate(nd.Hessian(scalar)(flat), "hessian", "fd")
+    return out
+
+
+def _leaves(tree):
+    import jax
+
+    return jax.tree_util.tree_leaves(tree)
+
+
+def _optional_available() -> tuple:
+    names = []
+    for module, label in (("statsmodels", "statsmodels"), ("numdifftools", "numdifftools")):
+        try:
+            __import__(module)
+            names.append(label)
+        except ImportError:
+            pass
+    return tuple(names)
+
+
+@float64_entry_point
+def compare_hessians(
+    f: Callable,
+    x: Any,
+    *args: Any,
+    candidates: dict | None = None,
+    include: tuple | None = None,
+    bfgs_start: Any = None,
+    rtol: float = 0.01,
+) -> HessianComparison:
+    """Compare Hessian approximations with the exact Hessian of ``f`` at ``x``.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args)``, the function whose Hessian is approximated (for a
+        fit: the negative log-likelihood).
+    x : pytree of floating arrays
+        The point (usually the optimum).
+    *args
+        Data passed to ``f``.
+    candidates : dict, optional
+        User candidates: name -> a Hessian array, an :class:`FDHessian`, a
+        :class:`Candidate` (to say it is an inverse or a covariance), or a
+        SciPy ``OptimizeResult`` / ``LbfgsInvHessProduct`` (its inverse Hessian).
+    include : tuple of str, optional
+        Built-in candidates among ``"central"``, ``"forward"``,
+        ``"richardson"``, ``"bfgs"`` (needs ``bfgs_start``), ``"statsmodels"``,
+        ``"numdifftools"``. Default: the three FD schemes, BFGS when
+        ``bfgs_start`` is given, and statsmodels/numdifftools when installed
+        (the ``compare`` extra). Pass ``()`` for user candidates only.
+    bfgs_start : pytree, optional
+        Start of a hessjax BFGS run whose ``inv_hessian`` becomes a candidate.
+    rtol : float
+        A candidate is ``ok`` when positive definite and every implied
+        standard error is within ``rtol`` of the exact one.
+
+    Returns
+    -------
+    HessianComparison
+        ``str()`` is the report; ``.ok``; ``.to_dict()``; ``result["name"]``.
+
+    Examples
+    --------
+    >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+    >>> f = lambda p: jnp.sum((p - 1.0) ** 2)
+    >>> cmp = hj.compare_hessians(f, np.ones(2), include=("central", "bfgs"), bfgs_start=np.zeros(2))
+    >>> cmp["fd central"].ok, cmp["hessjax bfgs inv_hessian"].ok
+    (True, False)
+    >>> "never explored" in cmp["hessjax bfgs inv_hessian"].verdict
+    True
+    """
+    obj, x_flat, args64, _ = bind(f, x, args, pname="x")
+    exact = np.asarray(obj.hessian_jit(x_flat, args64))
+    exact = 0.5 * (exact + exact.T)
+    names = spec_names(obj.spec)
+    x_np = np.asarray(x_flat, dtype=np.float64)
+    exact_is_pd = _is_pd(exact)
+    if include is None:
+        include = ("central", "forward", "richardson") + _optional_available()
+        if bfgs_start is not None:
+            include = include + ("bfgs",)
+    cands = _builtin(f, x, args, tuple(include), bfgs_start)
+    for name, value in (candidates or {}).items():
+        cands[name] = _as_candidate(value)
+    reports = tuple(_report(name, c, exact, x_np, names, exact_is_pd, rtol) for name, c in cands.items())
+    with np.errstate(invalid="ignore"):
+        exact_se = np.sqrt(np.diag(_inverse(exact)))
+    return HessianComparison(x_np, names, exact, exact_se, exact_is_pd, reports, rtol)
+
+
+def _as_candidate(value: Any) -> Candidate:
+    if isinstance(value, Candidate):
+        return value
+    if isinstance(value, FDHessian):
+        return Candidate(value.estimate, "hessian", "fd", value.step)
+    if hasattr(value, "hess_inv"):  # scipy.optimize.OptimizeResult
+        return Candidate(value.hess_inv, "inverse", "quasi-newton")
+    if hasattr(value, "todense"):  # LbfgsInvHessProduct
+        return Candidate(value, "inverse", "quasi-newton")
+    return Candidate(value, "hessian", "user")
+
+
+@float64_entry_point
+def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False, rtol: float = 0.01) -> CandidateReport:
+    """Check one matrix against the exact Hessian of ``f`` at ``x``.
+
+    ``H`` is a Hessian, or with ``inverse=True`` an inverse Hessian / covariance
+    (e.g. SciPy's ``res.hess_inv``). Returns the :class:`CandidateReport`
+    (``.ok``, ``.verdict``, metrics).
+
+    Examples
+    --------
+    >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+    >>> f = lambda p: jnp.sum((p - 1.0) ** 2)
+    >>> rep = hj.check_hessian(f, np.ones(2), np.array([[0.75, -0.25], [-0.25, 0.75]]), inverse=True)
+    >>> bool(rep.ok), np.round(rep.se_ratio, 3)
+    (False, array([1.225, 1.225]))
+    """
+    kind = "inverse" if inverse else "hessian"
+    source = "quasi-newton" if inverse else "user"
+    cmp = compare_hessians(f, x, *args, candidates={"candidate": Candidate(H, kind, source)}, include=(), rtol=rtol)
+    return cmp.candidates[0]
+
+
+@float64_entry_point
+def check_scipy_result(f: Callable, result: Any, *args: Any, rtol: float = 0.01) -> HessianComparison:
+    """Check a SciPy ``OptimizeResult``'s ``hess_inv`` at ``result.x`` in one call.
+
+    ``f(x, *args)`` is the minimized objective written in ``jax.numpy``. The
+    report puts ``hess_inv`` next to the exact Hessian and the central and
+    Richardson finite differences.
+
+    Examples
+    --------
+    >>> import numpy as np, jax.numpy as jnp, scipy.optimize, hessjax as hj
+    >>> f = lambda p: jnp.sum((p - 1.0) ** 2)
+    >>> res = scipy.optimize.minimize(lambda p: float(np.sum((p - 1.0) ** 2)), np.zeros(2), method="BFGS")
+    >>> cmp = hj.check_scipy_result(f, res)
+    >>> cmp["scipy hess_inv"].ok
+    False
+    """
+    if not hasattr(result, "x") or not hasattr(result, "hess_inv"):
+        raise TypeError("`result` must be a scipy.optimize.OptimizeResult with `x` and `hess_inv` (e.g. from method='BFGS' or 'L-BFGS-B').")
+    return compare_hessians(
+        f, np.asarray(result.x, dtype=np.float64), *args,
+        candidates={"scipy hess_inv": Candidate(result.hess_inv, "inverse", "quasi-newton")},
+        include=("central", "richardson"), rtol=rtol,
+    )
