@@ -16,6 +16,8 @@ from .approximations import StepSweep as StepSweep
 from .approximations import default_step as default_step
 from .approximations import fd_hessian as fd_hessian
 from .approximations import step_sweep as step_sweep
+from .bfgs_trace import BFGSTrace as BFGSTrace
+from .bfgs_trace import bfgs_trace as bfgs_trace
 from .compare import Candidate as Candidate
 from .compare import CandidateReport as CandidateReport
 from .compare import HessianComparison as HessianComparison
@@ -28,6 +30,9 @@ from .fit import FitResult as FitResult
 from .fit import fit as fit
 from .least_squares import LeastSquaresResult as LeastSquaresResult
 from .least_squares import least_squares as least_squares
+from .plots import plot_bfgs_trace as plot_bfgs_trace
+from .plots import plot_comparison as plot_comparison
+from .plots import plot_step_sweep as plot_step_sweep
 from .profile import ProfileResult as ProfileResult
 from .profile import profile_intervals as profile_intervals
 from .optimize import MinimizeResult as MinimizeResult
@@ -58,6 +63,11 @@ __all__ = [
     "least_squares",
     "LeastSquaresResult",
     "compare_hessians",
+    "plot_step_sweep",
+    "plot_comparison",
+    "plot_bfgs_trace",
+    "bfgs_trace",
+    "BFGSTrace",
     "check_hessian",
     "check_scipy_result",
     "Candidate",
