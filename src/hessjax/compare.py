@@ -148,7 +148,8 @@ def _kl(cov_exact: np.ndarray, cov: np.ndarray) -> float:
     n = cov.shape[0]
     _, logdet_c = np.linalg.slogdet(cov)
     _, logdet_e = np.linalg.slogdet(cov_exact)
-    return float(0.5 * (np.trace(np.linalg.solve(cov, cov_exact)) - n + logdet_c - logdet_e))
+    # KL >= 0 by definition; rounding can leave -1e-15 for identical matrices.
+    return max(float(0.5 * (np.trace(np.linalg.solve(cov, cov_exact)) - n + logdet_c - logdet_e)), 0.0)
 
 
 def _direction(v: np.ndarray, names: tuple) -> str:
