@@ -74,7 +74,7 @@ def _to_float64(leaf):
     # Concrete inputs stay NumPy (jit transfers them once); eager jnp
     # conversions would cost a dispatch per leaf per call.
     if isinstance(leaf, (jax.Array, jax.core.Tracer)):
-        return jnp.asarray(leaf, dtype=jnp.float64)
+        return leaf if leaf.dtype == jnp.float64 else jnp.asarray(leaf, dtype=jnp.float64)
     return np.asarray(leaf, dtype=np.float64)
 
 

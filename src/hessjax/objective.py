@@ -31,6 +31,9 @@ def data_signature(args: tuple) -> tuple:
     for leaf in leaves:
         if isinstance(leaf, (bool, int, float, complex)):
             described.append(("py", type(leaf).__name__))
+        elif hasattr(leaf, "dtype") and hasattr(leaf, "shape"):
+            # Fast path (NumPy and JAX arrays, tracers): this runs on every call.
+            described.append((tuple(leaf.shape), leaf.dtype, getattr(leaf, "weak_type", False)))
         else:
             described.append((tuple(np.shape(leaf)), str(jnp.result_type(leaf))))
     return (treedef, tuple(described))
@@ -136,7 +139,7 @@ class Objective:
         return jax.jvp(lambda z: jax.grad(self.value)(z, args), (x,), (v,))[1]
 
     # -- eager validation -----------------------------------------------------------
-    def check(self, x: jax.Array, args: tuple, fname: str = "f", pname: str = "params") -> None:
+    def check(self, x: jax.Array, args: tuple, fname: str = "f", pname: str = "params") -> tuple:
         """Trace ``fun`` abstractly once per data signature and validate its output.
 
         Raises ``TypeError``/``ValueError`` naming the argument and the fix,
@@ -144,7 +147,7 @@ class Objective:
         """
         key = data_signature(args)
         if key in self._checked:
-            return
+            return key
         try:
             out = jax.eval_shape(self.raw, x, args)
         except (TypeError, ValueError, IndexError) as err:
@@ -172,6 +175,7 @@ class Objective:
                 "Reduce it, e.g. with jnp.sum(...)."
             )
         self._checked[key] = out
+        return key
 
     def output_shape(self, args: tuple) -> tuple[int, ...]:
         """Shape of the user's output for data ``args`` (after :meth:`check`)."""
