@@ -35,6 +35,11 @@ default_gtol = EPS ** (2.0 / 3.0)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def is_traced(tree: Any) -> bool:
+    """Whether any leaf of ``tree`` is a tracer (inside jit/vmap): no eager work then."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
 def to_host(tree: Any) -> Any:
     """Concrete JAX arrays in ``tree`` as NumPy float64 arrays; traced trees unchanged.
 
@@ -42,8 +47,7 @@ def to_host(tree: Any) -> Any:
     outside that scope would silently truncate to float32. NumPy arrays keep
     their digits everywhere. Under ``jit``/``vmap`` the tracers are returned.
     """
-    leaves = jax.tree_util.tree_leaves(tree)
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in leaves):
+    if is_traced(tree):
         return tree
     return jax.tree_util.tree_map(
         lambda leaf: np.asarray(leaf) if isinstance(leaf, jax.Array) else leaf, tree

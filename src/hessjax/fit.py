@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._precision import float64_entry_point
+from ._precision import float64_entry_point, is_traced
 from ._tree import spec_names
 from .covariance import (
     cholesky_covariance,
@@ -314,14 +314,10 @@ def prepare_fit(loglik, init, data, method, covariance, options):
     return run, x, args, option_data
 
 
-def _is_traced(tree) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
-
-
 def warn_about(result: FitResult) -> None:
     """One warning per kind of trouble, stating the flags (eager results only)."""
     d = result.diagnostics
-    if _is_traced(d.is_valid) or np.ndim(d.is_valid) != 0:
+    if is_traced(d.is_valid) or np.ndim(d.is_valid) != 0:
         return
     if not bool(d.hessian_is_pd):
         problems = "; ".join(d.directions()) or "the information matrix is not finite"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from ._precision import float64_entry_point
+from ._precision import float64_entry_point, is_traced
 from .objective import Objective, bind, data_signature, ravel_leaves
 
 __all__ = [
@@ -72,9 +72,7 @@ def guard_hessian_memory(obj: Objective, x: jax.Array, args: tuple, max_bytes: i
     n = obj.spec.size
     if hessian_memory_estimate(n) > budget:
         raise _too_large(n, hessian_memory_estimate(n), budget, measured=False)
-    if isinstance(x, jax.core.Tracer) or any(
-        isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(args)
-    ):
+    if is_traced((x, args)):
         return
     key = data_signature(args)
     needed = obj._memory_checked.get(key)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from ._precision import default_gtol, float64_entry_point
+from ._precision import default_gtol, float64_entry_point, is_traced
 from ._tree import spec_names
 from .covariance import (
     cholesky_covariance,
@@ -246,7 +246,7 @@ def least_squares(
     run = obj.solver(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
     options = LMOptions(gtol=np.float64(_DEFAULT_GTOL if gtol is None else gtol))
     result = run(x, args, options)
-    if not isinstance(result.converged, jax.core.Tracer):
+    if not is_traced(result.converged):
         if not bool(result.converged):
             warn(
                 f"least_squares stopped without converging: {Status(int(result.optimizer.status)).name}. "

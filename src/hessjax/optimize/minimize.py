@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._precision import default_gtol, float64_entry_point
+from .._precision import default_gtol, float64_entry_point, is_traced
 from ..objective import Objective, bind
 from ..warnings import ConvergenceWarning, warn
 from .base import Functions, MinimizeResult, Status, iterate
@@ -128,10 +128,6 @@ def solve_flat(obj: Objective, x0: jax.Array, args: tuple, method: str = "bfgs",
     return solve(x0, args, data)
 
 
-def _is_traced(tree) -> bool:
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
-
-
 @float64_entry_point
 def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: Any) -> MinimizeResult:
     """Minimize a scalar function with a JAX-native method.
@@ -189,7 +185,7 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
     obj, x, args, _ = bind(f, x0, args, fname="f", pname="x0")
     result = solve_flat(obj, x, args, **opts)
     status = result.status
-    if not _is_traced(status) and int(status) != Status.SUCCESS:
+    if not is_traced(status) and int(status) != Status.SUCCESS:
         warn(
             f"minimize(method={opts['method']!r}) did not converge: {Status(int(status)).name}. "
             f"{Status(int(status)).message}",
