@@ -69,10 +69,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -84,14 +82,14 @@ import numpy as np
 
 import jax
 import jax.numpy as jnp
-import scipy
 
 import hessjax as hj
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
-from minimize import _git_state, fresh, logistic_nll, nb2_nll  # noqa: E402  (no side effects)
+from _common import machine_info  # noqa: E402
+from minimize import fresh, logistic_nll, nb2_nll  # noqa: E402  (no side effects)
 
 REF = "jax.hessian + np.asarray"
 HJ = "hessjax.hessian"
@@ -741,33 +739,10 @@ def main(argv=None) -> int:
                     overhead_problems.append(problem)
         overhead = measure_overhead(overhead_problems, n_overhead)
 
-    import importlib.metadata as md
-
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
-
     report = dict(
-        machine=dict(
-            date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            jax=jax.__version__,
-            jaxlib=version("jaxlib"),
-            numpy=np.__version__,
-            scipy=scipy.__version__,
-            statsmodels=version("statsmodels"),
-            numdifftools=version("numdifftools"),
-            hessjax=hj.__version__,
-            hessjax_git=_git_state(),
+        machine=machine_info(
+            ("statsmodels", "numdifftools"), load_before[0],
             hessjax_has_fd_hessian=hasattr(hj, "fd_hessian"),
-            python=sys.version.split()[0],
-            platform=platform.platform(),
-            processor=platform.processor() or platform.machine(),
-            cpu_count=os.cpu_count(),
-            jax_devices=[str(d) for d in jax.devices()],
-            loadavg_1min_before=load_before[0],
-            loadavg_1min_after=os.getloadavg()[0],
         ),
         config=dict(
             quick=quick,

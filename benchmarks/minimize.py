@@ -50,10 +50,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -70,6 +68,9 @@ import scipy.optimize
 from jax.scipy.special import gammaln
 
 import hessjax as hj
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine_info  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -670,25 +671,6 @@ def evaluate_target(problems: dict) -> dict:
     )
 
 
-def _git_state() -> dict | None:
-    """Commit of the hessjax checkout and whether src/ has uncommitted changes."""
-    import subprocess
-
-    root = Path(hj.__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=root, capture_output=True,
-            text=True, timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit or None, "src_dirty": bool(dirty)}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller problems and repeats")
@@ -719,34 +701,8 @@ def main(argv=None) -> int:
             results[problem.name] = benchmark_problem(problem, methods, repeats, budget_s)
         overhead = measure_overhead(repeats)
 
-    import jaxopt  # noqa: F401  (versions only)
-    import importlib.metadata as md
-
-    def version(pkg):
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
-
     report = dict(
-        machine=dict(
-            date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            jax=jax.__version__,
-            jaxlib=version("jaxlib"),
-            numpy=np.__version__,
-            scipy=scipy.__version__,
-            optimistix=version("optimistix"),
-            jaxopt=version("jaxopt"),
-            hessjax=hj.__version__,
-            hessjax_git=_git_state(),
-            python=sys.version.split()[0],
-            platform=platform.platform(),
-            processor=platform.processor() or platform.machine(),
-            cpu_count=os.cpu_count(),
-            jax_devices=[str(d) for d in jax.devices()],
-            loadavg_1min_before=load_before[0],
-            loadavg_1min_after=os.getloadavg()[0],
-        ),
+        machine=machine_info(("optimistix", "jaxopt"), load_before[0]),
         config=dict(
             quick=ns.quick,
             repeats=repeats,

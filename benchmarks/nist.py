@@ -45,7 +45,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -58,6 +57,9 @@ import scipy
 from scipy import optimize
 
 import hessjax as hj
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import git_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -223,21 +225,6 @@ def run_scipy(d: dict, start: str, repeats: int) -> dict:
         first_call_s=first,
         warm_ms=None if warm is None else 1e3 * warm,
     )
-
-
-def _git_state() -> dict | None:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
-            text=True, timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit or None, "src_dirty": bool(dirty)}
 
 
 def _fmt_err(e) -> str:
@@ -409,7 +396,7 @@ def main(argv=None) -> int:
     meta = dict(
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         hessjax=getattr(hj, "__version__", "?"),
-        hessjax_git=_git_state(),
+        hessjax_git=git_state(),
         jax=jax.__version__,
         scipy=scipy.__version__,
         numpy=np.__version__,
