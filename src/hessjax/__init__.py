@@ -25,6 +25,14 @@ from .compare import check_hessian as check_hessian
 from .compare import check_scipy_result as check_scipy_result
 from .compare import compare_hessians as compare_hessians
 from .diagnostics import Diagnostics as Diagnostics
+from .batch import DEFAULT_BATCH_MAX_BYTES as DEFAULT_BATCH_MAX_BYTES
+from .batch import fit_batch as fit_batch
+from .batch import shard_data as shard_data
+from .bootstrap import BootstrapResult as BootstrapResult
+from .bootstrap import bootstrap as bootstrap
+from .coverage import CoverageStudy as CoverageStudy
+from .coverage import coverage_study as coverage_study
+from .fit import BatchSummary as BatchSummary
 from .fit import DeltaResult as DeltaResult
 from .fit import FitResult as FitResult
 from .fit import fit as fit
@@ -57,6 +65,14 @@ __all__ = [
     "fit",
     "FitResult",
     "DeltaResult",
+    "fit_batch",
+    "shard_data",
+    "BatchSummary",
+    "bootstrap",
+    "BootstrapResult",
+    "coverage_study",
+    "CoverageStudy",
+    "DEFAULT_BATCH_MAX_BYTES",
     "Diagnostics",
     "profile_intervals",
     "ProfileResult",

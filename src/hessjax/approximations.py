@@ -86,7 +86,12 @@ def default_step(x: np.ndarray, scheme: str = "central") -> np.ndarray:
     array([1.22070312e-04, 1.22070312e+00])
     """
     _check_scheme(scheme)
-    return _RELATIVE_STEP[scheme] * np.maximum(np.abs(np.asarray(x, dtype=np.float64)), 1.0)
+    return fd_step(np.asarray(x, dtype=np.float64), scheme)
+
+
+def fd_step(x, scheme: str, xp=np):
+    """The step rule on an array of module ``xp`` (NumPy, or ``jax.numpy`` when traced)."""
+    return _RELATIVE_STEP[scheme] * xp.maximum(xp.abs(x), 1.0)
 
 
 def _check_scheme(scheme: str) -> None:
@@ -94,7 +99,7 @@ def _check_scheme(scheme: str) -> None:
         raise ValueError(f"unknown scheme={scheme!r}; use one of {', '.join(map(repr, SCHEMES))}.")
 
 
-def _second_differences(value: Callable, x, h, args, scheme: str):
+def second_differences(value: Callable, x, h, args, scheme: str):
     """The raw FD Hessian at steps ``h`` (pure; one compiled program)."""
     n = x.shape[0]
     f0 = value(x, args)
@@ -137,9 +142,9 @@ def _nfev(n: int, scheme: str) -> int:
 def _fd_with_error(value: Callable, x, h, args, scheme: str):
     """Estimate and elementwise error estimate (pure)."""
     if scheme == "richardson":
-        c1, f0 = _second_differences(value, x, h, args, "central")
-        c2, _ = _second_differences(value, x, h / 2, args, "central")
-        c4, _ = _second_differences(value, x, h / 4, args, "central")
+        c1, f0 = second_differences(value, x, h, args, "central")
+        c2, _ = second_differences(value, x, h / 2, args, "central")
+        c4, _ = second_differences(value, x, h / 4, args, "central")
         # Central differences have an even error expansion in h: one level of
         # the tableau removes h^2, the next h^4 (weights 4 and 16).
         r1 = (4 * c2 - c1) / 3
@@ -148,8 +153,8 @@ def _fd_with_error(value: Callable, x, h, args, scheme: str):
         truncation = jnp.abs(r2 - r1) / 15
         hmin = h / 4
     else:
-        estimate, f0 = _second_differences(value, x, h, args, scheme)
-        half, _ = _second_differences(value, x, h / 2, args, scheme)
+        estimate, f0 = second_differences(value, x, h, args, scheme)
+        half, _ = second_differences(value, x, h / 2, args, scheme)
         # err(h) ~ c h^k: err(h) = (H(h) - H(h/2)) * 2^k / (2^k - 1), k = 1 or 2.
         factor = 2.0 if scheme == "forward" else 4.0 / 3.0
         truncation = factor * jnp.abs(estimate - half)
@@ -267,7 +272,7 @@ def step_sweep(
         ("step_sweep", scheme),
         lambda: jax.jit(
             lambda x, hs, args: jax.lax.map(
-                lambda h: _second_differences(obj.value, x, jnp.full(x.shape, h), args, scheme)[0], hs
+                lambda h: second_differences(obj.value, x, jnp.full(x.shape, h), args, scheme)[0], hs
             )
         ),
     )

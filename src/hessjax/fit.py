@@ -34,9 +34,25 @@ from .optimize.base import MinimizeResult
 from .optimize.minimize import pure_solve, solver_settings
 from .warnings import BoundaryWarning, ConvergenceWarning, HessianWarning, warn
 
-__all__ = ["fit", "FitResult", "DeltaResult", "COVARIANCE_METHODS"]
+__all__ = ["fit", "FitResult", "DeltaResult", "BatchSummary", "COVARIANCE_METHODS"]
 
 COVARIANCE_METHODS = ("cholesky", "pinv")
+
+
+class BatchSummary(NamedTuple):
+    """Counts over a batched :class:`FitResult` (see :func:`hessjax.fit_batch`)."""
+
+    n_fits: int
+    converged: int
+    hessian_pd: int
+    valid: int
+    saddle: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.n_fits} fits: {self.converged} converged, {self.hessian_pd} with a positive "
+            f"definite observed information, {self.valid} valid, {self.saddle} at saddle points"
+        )
 
 
 class DeltaResult(NamedTuple):
@@ -103,6 +119,12 @@ class FitResult:
     nobs: int | None = dataclasses.field(default=None, metadata=dict(static=True))
     covariance_method: str = dataclasses.field(default="cholesky", metadata=dict(static=True))
     objective: Objective | None = dataclasses.field(
+        default=None, metadata=dict(static=True), compare=False
+    )
+    # The user's loglik, held strongly: the objective holds it weakly (so that
+    # caches do not keep functions alive), and an inline lambda would otherwise
+    # be gone by the time robust_cov or bootstrap needs it.
+    function: Callable | None = dataclasses.field(
         default=None, metadata=dict(static=True), compare=False
     )
 
@@ -216,21 +238,54 @@ class FitResult:
         se = unravel_out(standard_errors(cov))
         return DeltaResult(value=value_tree, se=se, cov=cov, jacobian=jac)
 
+    # -- batches ----------------------------------------------------------------------------
+    @property
+    def batch_summary(self) -> BatchSummary:
+        """How many fits of a batched result converged, have a PD information, are valid."""
+        d = self.diagnostics
+        if np.ndim(d.is_valid) != 1:
+            raise ValueError("batch_summary needs a result with one leading batch axis (fit_batch).")
+        count = lambda flags: int(np.sum(np.asarray(flags)))  # noqa: E731
+        return BatchSummary(
+            n_fits=int(np.shape(d.is_valid)[0]),
+            converged=count(d.converged),
+            hessian_pd=count(d.hessian_is_pd),
+            valid=count(d.is_valid),
+            saddle=count(d.is_saddle),
+        )
+
+    def __getitem__(self, index) -> "FitResult":
+        """The ``index``-th fit of a batched result (or a sub-batch for a slice/array)."""
+        if np.ndim(self.loglik) == 0:
+            raise TypeError("this FitResult holds one fit; only batched results can be indexed.")
+        return jax.tree_util.tree_map(lambda leaf: leaf[index], self)
+
     # -- display --------------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> str:
         """Text table (estimate, SE, z, p-value, Wald CI) and the certificate verdict."""
+        if np.ndim(self.loglik) != 0:
+            return f"FitResult: batch of {np.shape(self.loglik)[0]} fits\n{self.batch_summary}"
         from .report import render_fit_text
 
         return render_fit_text(self, level=level)
 
     def _repr_html_(self) -> str:
+        if np.ndim(self.loglik) != 0:
+            import html
+
+            return f"<pre>{html.escape(self.summary())}</pre>"
         from .report import render_fit_html
 
         return render_fit_html(self)
 
     def __repr__(self) -> str:
+        if np.ndim(self.loglik) == 1:
+            return (
+                f"FitResult(batch of {np.shape(self.loglik)[0]} fits, {len(self.names)} parameters; "
+                f"{self.batch_summary})"
+            )
         if np.ndim(self.loglik) != 0:
-            return f"FitResult(batch of {np.shape(self.loglik)[0]} fits, {len(self.names)} parameters)"
+            return f"FitResult(batch of shape {np.shape(self.loglik)}, {len(self.names)} parameters)"
         return self.summary()
 
     def _require_unbatched(self, what: str) -> None:
@@ -405,6 +460,6 @@ def fit(
     True
     """
     run, x, args, option_data = prepare_fit(loglik, init, data, method, covariance, options)
-    result = run(x, args, option_data)
+    result = dataclasses.replace(run(x, args, option_data), function=loglik)
     warn_about(result)
     return result

@@ -1,0 +1,468 @@
+"""``fit_batch``: many datasets of one shape fitted by one compiled, vmapped program.
+
+The single-fit pipeline of :func:`hessjax.fit` (optimizer, exact Hessian,
+Cholesky-gated covariance, certificate) is pure, so ``jax.vmap`` turns it into
+a batched program. The batch is cut into chunks of a fixed size (the last one
+padded), so one compilation serves every chunk; within a chunk there are no
+host round-trips. With several devices visible, each chunk is split across
+them with a ``NamedSharding`` over a one-axis ``Mesh``; :func:`shard_data`
+does the same for the observations of one large dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import weakref
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._precision import as_float64_data, float64_entry_point, warn_promoted
+from .fit import FitResult, prepare_fit
+from .warnings import ConvergenceWarning, HessianWarning, warn
+
+__all__ = ["fit_batch", "shard_data", "batched_fit_program", "DEFAULT_BATCH_MAX_BYTES"]
+
+#: Default memory budget of one chunk when the device does not report its own
+#: memory (CPU); on accelerators the default is a quarter of the device memory.
+DEFAULT_BATCH_MAX_BYTES = 2**30
+
+# The vmapped program of each compiled single-fit pipeline, per batched-argument pattern.
+_PROGRAMS: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
+
+
+# -- inputs ---------------------------------------------------------------------------
+def _normalize_axes(in_axes: Any, n_data: int) -> tuple:
+    if in_axes is None or isinstance(in_axes, (int, np.integer)) and not isinstance(in_axes, bool):
+        axes = (in_axes,) * n_data
+    elif isinstance(in_axes, (tuple, list)) and len(in_axes) == n_data:
+        axes = tuple(in_axes)
+    else:
+        raise ValueError(
+            f"`in_axes` must be an int, None, or a sequence with one entry (int or None) "
+            f"per data argument ({n_data} given), got {in_axes!r}."
+        )
+    for a in axes:
+        if a is not None and (not isinstance(a, (int, np.integer)) or isinstance(a, bool)):
+            raise ValueError(f"`in_axes` entries must be int or None, got {a!r}.")
+    if n_data and all(a is None for a in axes):
+        raise ValueError(
+            "`in_axes` marks no data argument as batched; give the batch axis of at "
+            "least one, e.g. in_axes=0 (all arguments batched along their first axis)."
+        )
+    if not n_data:
+        raise ValueError("fit_batch needs batched data: fit_batch(loglik, init, *batched_data).")
+    return tuple(None if a is None else int(a) for a in axes)
+
+
+def _move_batch_axis(arg: Any, axis: int | None, position: int) -> tuple[Any, int | None]:
+    """``arg`` with its batch axis first (views, no copies); returns (arg, batch size)."""
+    if axis is None:
+        return arg, None
+    sizes = []
+
+    def move(leaf):
+        ndim = np.ndim(leaf)
+        if ndim == 0 or not -ndim <= axis < ndim:
+            raise ValueError(
+                f"batched_data[{position}] has a leaf of shape {np.shape(leaf)} with no "
+                f"axis {axis}; set its entry of `in_axes` to None if it is shared by all fits."
+            )
+        sizes.append(np.shape(leaf)[axis])
+        return np.moveaxis(leaf, axis, 0) if isinstance(leaf, np.ndarray) else jax.numpy.moveaxis(leaf, axis, 0)
+
+    moved = jax.tree_util.tree_map(move, arg)
+    if len(set(sizes)) != 1:
+        raise ValueError(
+            f"batched_data[{position}] has leaves with different batch sizes {sorted(set(sizes))} "
+            f"along axis {axis}."
+        )
+    return moved, sizes[0]
+
+
+def _take(arg: Any, batched: bool, index: np.ndarray) -> Any:
+    if not batched:
+        return arg
+    return jax.tree_util.tree_map(lambda leaf: leaf[index], arg)
+
+
+# -- memory and chunking -----------------------------------------------------------------
+def _device_budget(devices: Sequence) -> int:
+    try:
+        stats = devices[0].memory_stats()
+    except Exception:  # pragma: no cover - backend dependent
+        stats = None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"]) // 4 * len(devices)
+    return DEFAULT_BATCH_MAX_BYTES
+
+
+def fit_memory_estimate(n_params: int, data_elements: int) -> int:
+    """Rough bytes one fit of the batched program holds at once.
+
+    The exact Hessian pushes ``n`` tangents through the reverse-mode gradient,
+    whose residuals are a few copies of the per-fit data: about
+    ``8 * 4 * (n + 1) * data_elements``; the dense matrices (Hessian, its
+    eigenvectors, covariance, optimizer state) add about ``8 * 12 n^2``.
+    """
+    return 8 * (4 * (n_params + 1) * max(data_elements, 1) + 12 * n_params**2 + 64 * n_params)
+
+
+def _chunk_size(chunk_size, n_fits: int, per_fit: int, budget: int, n_devices: int) -> int:
+    if chunk_size is None:
+        size = max(1, min(n_fits, budget // max(per_fit, 1)))
+    else:
+        if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
+            raise ValueError(f"`chunk_size` must be a positive int or None, got {chunk_size!r}.")
+        size = min(int(chunk_size), n_fits)
+    # Every device gets the same share of a chunk.
+    return -(-size // n_devices) * n_devices
+
+
+# -- progress -----------------------------------------------------------------------------
+class _Progress:
+    """tqdm when installed, else one self-overwriting line on stderr."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled, self.start = total, 0, enabled, time.perf_counter()
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, desc="fit_batch", unit="fit")
+            except ImportError:
+                pass
+
+    def update(self, n: int) -> None:
+        if not self.enabled:
+            return
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        elapsed = time.perf_counter() - self.start
+        sys.stderr.write(f"\rfit_batch: {self.done}/{self.total} fits, {elapsed:.1f} s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+# -- the compiled program -----------------------------------------------------------------
+def batched_fit_program(run: Callable, batched: tuple[bool, ...]) -> Callable:
+    """``vmap`` of the single-fit pipeline over the batched data arguments.
+
+    The result carries no data (the eager shell re-attaches the host arrays),
+    so shared arguments are not broadcast to the batch on the device.
+    """
+    axes = tuple(0 if b else None for b in batched)
+
+    def one(x0, args, options):
+        return dataclasses.replace(run(x0, args, options), data=())
+
+    return jax.jit(jax.vmap(one, in_axes=(None, axes, None)))
+
+
+def _mesh(devices) -> Mesh | None:
+    return Mesh(np.asarray(devices), ("batch",)) if len(devices) > 1 else None
+
+
+def _place(args: tuple, batched: tuple[bool, ...], mesh: Mesh | None) -> tuple:
+    """Split batched arguments across the mesh, replicate shared ones."""
+    if mesh is None:
+        return args
+    split, replicate = NamedSharding(mesh, PartitionSpec("batch")), NamedSharding(mesh, PartitionSpec())
+    return tuple(
+        jax.device_put(arg, split if b else replicate) for arg, b in zip(args, batched)
+    )
+
+
+def _host_data(args: tuple, batched: tuple[bool, ...], n_fits: int) -> tuple:
+    """Data for the batched result: every leaf with a leading batch axis (views)."""
+
+    def lead(leaf, b):
+        leaf = np.asarray(leaf)
+        return leaf if b else np.broadcast_to(leaf, (n_fits, *leaf.shape))
+
+    return tuple(
+        jax.tree_util.tree_map(lambda leaf, b=b: lead(leaf, b), arg) for arg, b in zip(args, batched)
+    )
+
+
+def batch_plan(
+    n_items: int,
+    n_params: int,
+    per_item_elements: int,
+    chunk_size: int | None = None,
+    max_bytes: int | None = None,
+    devices: Sequence | None = None,
+) -> tuple[Mesh | None, int]:
+    """``(mesh, chunk size)`` for a batch: the devices to shard over and the
+    fits per compiled call (from the memory budget unless given)."""
+    devices = list(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("`devices` is empty; pass None to use every visible device.")
+    if max_bytes is not None and (not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1):
+        raise ValueError(f"`max_bytes` must be a positive int or None, got {max_bytes!r}.")
+    budget = _device_budget(devices) if max_bytes is None else int(max_bytes)
+    per_item = fit_memory_estimate(n_params, per_item_elements)
+    return _mesh(devices), _chunk_size(chunk_size, n_items, per_item, budget, len(devices))
+
+
+def map_chunks(
+    call: Callable,
+    args: tuple,
+    batched: tuple[bool, ...],
+    n_items: int,
+    size: int,
+    mesh: Mesh | None = None,
+    progress: bool = False,
+) -> Any:
+    """``call(chunk_args)`` over fixed-size chunks of the batched ``args``; host results.
+
+    The last chunk is padded by repeating the final item, so every call has
+    the same shapes (one compilation); the next chunk is dispatched before the
+    previous result is copied to the host. Returns the results concatenated
+    along the leading axis, padding removed, as NumPy arrays.
+    """
+    n_chunks = -(-n_items // size)
+    bar = _Progress(n_items, enabled=bool(progress) and n_chunks > 1)
+    pieces, pending = [], None
+    try:
+        for c in range(n_chunks):
+            index = np.minimum(np.arange(c * size, (c + 1) * size), n_items - 1)
+            chunk = _place(tuple(_take(a, b, index) for a, b in zip(args, batched)), batched, mesh)
+            out = call(chunk)  # dispatched asynchronously
+            if pending is not None:
+                pieces.append(jax.tree_util.tree_map(np.asarray, pending[0]))
+                bar.update(pending[1])
+            pending = (out, min(size, n_items - c * size))
+        pieces.append(jax.tree_util.tree_map(np.asarray, pending[0]))
+        bar.update(pending[1])
+    finally:
+        bar.close()
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs)[:n_items], *pieces)
+
+
+def run_batch(
+    loglik: Callable,
+    init: Any,
+    data: tuple,
+    in_axes: Any = 0,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    method: str = "newton",
+    covariance: str = "cholesky",
+    max_bytes: int | None = None,
+    devices: Sequence | None = None,
+    options: dict | None = None,
+) -> FitResult:
+    """The eager shell of :func:`fit_batch` without warnings (float64 scope required)."""
+    axes = _normalize_axes(in_axes, len(data))
+    moved, sizes = [], set()
+    for position, (arg, axis) in enumerate(zip(data, axes)):
+        arg, size = _move_batch_axis(arg, axis, position)
+        moved.append(arg)
+        if size is not None:
+            sizes.add(size)
+    if len(sizes) != 1:
+        raise ValueError(
+            f"the batched data arguments have different batch sizes {sorted(sizes)}; every "
+            "argument batched by `in_axes` must have the same length along its batch axis."
+        )
+    n_fits = sizes.pop()
+    if n_fits == 0:
+        raise ValueError("the batch is empty: the batched data have length 0 along `in_axes`.")
+    batched = tuple(a is not None for a in axes)
+    args, promoted = as_float64_data(tuple(moved))
+    warn_promoted(["data arguments"] if promoted else [])
+    first = tuple(_take(arg, b, np.int64(0)) for arg, b in zip(args, batched))
+    run, x0, _, option_data = prepare_fit(loglik, init, first, method, covariance, options or {})
+
+    per_fit_elements = sum(
+        int(np.size(leaf)) for arg in first for leaf in jax.tree_util.tree_leaves(arg)
+    )
+    mesh, size = batch_plan(n_fits, int(np.size(x0)), per_fit_elements, chunk_size, max_bytes, devices)
+    programs = _PROGRAMS.setdefault(run, {})
+    program = programs.get(batched)
+    if program is None:
+        program = programs[batched] = batched_fit_program(run, batched)
+
+    joined = map_chunks(
+        lambda chunk: program(x0, chunk, option_data), args, batched, n_fits, size, mesh, progress
+    )
+    return dataclasses.replace(joined, data=_host_data(args, batched, n_fits), function=loglik)
+
+
+def warn_batch(result: FitResult) -> None:
+    """One warning summarizing the fits that are not certified."""
+    s = result.batch_summary
+    if s.valid == s.n_fits:
+        return
+    kind = HessianWarning if s.hessian_pd < s.n_fits else ConvergenceWarning
+    warn(
+        f"{s.n_fits - s.valid} of {s.n_fits} fits are not valid ({s.n_fits - s.converged} did not "
+        f"converge, {s.n_fits - s.hessian_pd} have an observed information that is not positive "
+        f"definite, {s.saddle} at saddle points); their flags are in "
+        "result.diagnostics (e.g. result.diagnostics.is_valid) and their SEs are NaN where "
+        "the information is not positive definite. Inspect one with result[i].",
+        kind,
+    )
+
+
+@float64_entry_point
+def fit_batch(
+    loglik: Callable,
+    init: Any,
+    *batched_data: Any,
+    in_axes: Any = 0,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    method: str = "newton",
+    covariance: str = "cholesky",
+    max_bytes: int | None = None,
+    devices: Sequence | None = None,
+    **options: Any,
+) -> FitResult:
+    """Fit many datasets of the same shape at once: one compiled, vmapped program.
+
+    Each fit runs the full :func:`hessjax.fit` pipeline (optimizer, exact
+    Hessian, Cholesky-gated covariance, certificate) from the same ``init``.
+
+    Parameters
+    ----------
+    loglik : callable
+        ``loglik(params, *data)`` as for :func:`hessjax.fit`, for one dataset.
+    init : pytree of floating arrays
+        Starting values, shared by every fit.
+    *batched_data
+        The datasets: each argument stacked along its batch axis.
+    in_axes : int, None, or sequence of int/None
+        Batch axis of each data argument (as in ``jax.vmap``); ``None`` marks
+        an argument shared by all fits (e.g. a design matrix).
+    chunk_size : int, optional
+        Fits per compiled call. Default: as many as fit in the memory budget
+        by :func:`fit_memory_estimate` (``max_bytes``; a quarter of the device
+        memory on accelerators, ``DEFAULT_BATCH_MAX_BYTES`` = 1 GiB on CPU).
+        The last chunk is padded, so every chunk reuses one compilation.
+    progress : bool
+        Show a progress bar (tqdm if installed, else a line on stderr) when
+        there is more than one chunk.
+    method, covariance, **options
+        As for :func:`hessjax.fit`.
+    max_bytes : int, optional
+        Memory budget of one chunk, for the default ``chunk_size``.
+    devices : sequence of jax devices, optional
+        Devices to split each chunk across (default: all visible devices of
+        the default backend). With more than one, chunks are sharded along the
+        batch axis with a ``NamedSharding``; each fit runs on one device.
+
+    Returns
+    -------
+    FitResult
+        Every leaf with a leading batch axis; ``result[i]`` is the ``i``-th
+        fit, ``result.batch_summary`` counts converged, positive-definite and
+        valid fits. One warning if some fits are not valid.
+
+    Examples
+    --------
+    >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+    >>> def loglik(p, y):
+    ...     s = jnp.exp(p["log_sigma"])
+    ...     return -0.5 * ((y - p["mu"]) / s) ** 2 - p["log_sigma"]
+    >>> y = np.random.default_rng(0).normal(1.0, 2.0, size=(500, 50))  # 500 datasets
+    >>> fits = hj.fit_batch(loglik, {"mu": 0.0, "log_sigma": 0.0}, y)
+    >>> fits.params["mu"].shape, fits.batch_summary.valid
+    ((500,), 500)
+    >>> bool(np.allclose(fits.se["mu"], y.std(axis=1) / np.sqrt(50), rtol=1e-8))
+    True
+    """
+    result = run_batch(
+        loglik, init, batched_data, in_axes=in_axes, chunk_size=chunk_size, progress=progress,
+        method=method, covariance=covariance, max_bytes=max_bytes, devices=devices,
+        options=options,
+    )
+    warn_batch(result)
+    return result
+
+
+def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tuple:
+    """Split the observations of one dataset across devices, for a large-data :func:`fit`.
+
+    The log-likelihood is a sum over observations, so under ``jit`` the
+    gradient and Hessian of a sharded dataset are partial sums on each device,
+    reduced across the mesh by XLA; ``fit(loglik, init, *shard_data(X, y))``
+    is otherwise the same call. Leaves whose size along ``axis`` equals the
+    number of observations are split; scalars and other leaves are replicated.
+
+    Parameters
+    ----------
+    *data
+        The data arguments of ``loglik``.
+    axis : int
+        The observation axis (default 0).
+    devices : sequence of jax devices, optional
+        Default: every visible device of the default backend.
+
+    Returns
+    -------
+    tuple
+        The data as float64 ``jax.Array`` s with a ``NamedSharding``.
+
+    Examples
+    --------
+    >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+    >>> X = np.random.default_rng(1).normal(size=(1000, 3))
+    >>> y = X @ np.array([1.0, -1.0, 0.5]) + np.random.default_rng(2).normal(size=1000)
+    >>> def loglik(beta, X, y):
+    ...     return -0.5 * (y - X @ beta) ** 2
+    >>> res = hj.fit(loglik, np.zeros(3), *hj.shard_data(X, y))
+    >>> bool(np.allclose(res.params, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-10))
+    True
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if not devices:
+        raise ValueError("`devices` is empty; pass None to use every visible device.")
+    if not data:
+        raise ValueError("shard_data needs the data arguments: shard_data(X, y).")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise ValueError(f"`axis` must be an int, got {axis!r}.")
+    with jax.enable_x64(True):
+        data64, _ = as_float64_data(tuple(data))
+        sizes = {
+            np.shape(leaf)[axis]
+            for leaf in jax.tree_util.tree_leaves(data64)
+            if np.ndim(leaf) > (axis if axis >= 0 else -axis - 1)
+        }
+        if not sizes:
+            raise ValueError(f"no data argument has an axis {axis} to split.")
+        nobs = max(sizes)
+        if nobs % len(devices):
+            raise ValueError(
+                f"{nobs} observations cannot be split evenly over {len(devices)} devices; drop "
+                f"or duplicate-with-zero-weight {nobs % len(devices)} observations, or pass "
+                "devices=... with a count that divides the number of observations."
+            )
+        mesh = Mesh(np.asarray(devices), ("obs",))
+
+        def place(leaf):
+            leaf = jax.numpy.asarray(leaf)
+            ndim = leaf.ndim
+            if ndim and -ndim <= axis < ndim and leaf.shape[axis] == nobs:
+                spec = [None] * ndim
+                spec[axis] = "obs"
+                return jax.device_put(leaf, NamedSharding(mesh, PartitionSpec(*spec)))
+            return jax.device_put(leaf, NamedSharding(mesh, PartitionSpec()))
+
+        return tuple(jax.tree_util.tree_map(place, arg) for arg in data64)
