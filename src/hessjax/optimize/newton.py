@@ -157,10 +157,12 @@ class TrustRegionNewton:
         f_trial = fns.value(trial, args)
         actual = state.f - f_trial
         rho = actual / predicted
-        # When both reductions are at the rounding level of f, their ratio is
-        # noise; the model is exact to that precision, so take the step.
+        # When the predicted reduction is below the rounding level of f, the
+        # actual reduction is noise (larger than eps |f| when f is a sum of
+        # large terms that cancel), so the ratio means nothing: the step is
+        # judged by the gradient instead (taken only if it shrinks, below).
         noise = 10.0 * EPS * jnp.maximum(jnp.abs(state.f), 1.0)
-        at_noise = (jnp.abs(actual) <= noise) & (predicted <= noise)
+        at_noise = predicted <= noise
         rho = jnp.where(at_noise, 1.0, rho)
         rho = jnp.where(jnp.isfinite(f_trial) & (predicted > 0), rho, -jnp.inf)
 
@@ -185,18 +187,22 @@ class TrustRegionNewton:
                    state.eigenvalues, state.eigenvectors)
         # A point with finite f but a non-finite gradient or Hessian (edge of
         # the domain) is rejected like a non-finite f.
+        old_gradient = relative_gradient(state.x, state.f, state.g)
+
+        def admissible(new):
+            finite = jnp.all(jnp.isfinite(new[2])) & jnp.all(jnp.isfinite(new[5]))
+            improves = relative_gradient(new[0], new[1], new[2]) < old_gradient
+            return finite & (~at_noise | improves)
+
         (x, f, g, hessian, scale, lam, vecs), success = accept_trial(
-            accept, evaluate, current,
-            lambda new: jnp.all(jnp.isfinite(new[2])) & jnp.all(jnp.isfinite(new[5])),
+            accept, evaluate, current, admissible
         )
         keep = success | ~accept
         radius = jnp.where(keep, radius, 0.25 * step_norm)
         # Below the rounding level of f only the gradient can show progress; a
         # Newton step there that does not even halve it means float64 is
         # exhausted, and repeating it would only burn Hessians.
-        stalled = at_noise & (
-            relative_gradient(x, f, g) >= 0.5 * relative_gradient(state.x, state.f, state.g)
-        )
+        stalled = at_noise & (relative_gradient(x, f, g) >= 0.5 * old_gradient)
         inc = accept.astype(jnp.int32)
         return NewtonState(
             x, f, g, hessian, scale, lam, vecs, radius, stalled,
