@@ -49,8 +49,13 @@ def to_host(tree: Any) -> Any:
     """
     if is_traced(tree):
         return tree
+    # Arrays spread over several hosts (jax.distributed) stay JAX arrays:
+    # no single process holds all of their data.
     return jax.tree_util.tree_map(
-        lambda leaf: np.asarray(leaf) if isinstance(leaf, jax.Array) else leaf, tree
+        lambda leaf: np.asarray(leaf)
+        if isinstance(leaf, jax.Array) and leaf.is_fully_addressable
+        else leaf,
+        tree,
     )
 
 
