@@ -1,101 +1,220 @@
-"""The ``hessjax demo`` example: a saddle point that BFGS accepts and Newton leaves.
+"""``hessjax demo``: which standard errors can you trust? The motivating case, end to end.
 
-A two-component Gaussian mixture fitted from equal starting means. The
-symmetric start keeps BFGS in the symmetric subspace, where it converges to
-the single-Gaussian fit: a stationary point whose exact Hessian has a
-negative eigenvalue, so any "standard errors" read off it are meaningless.
-The exact-Hessian trust-region Newton method sees the negative curvature and
-leaves the saddle. (The full comparison with SciPy, statsmodels and finite
-differences arrives with the CLI.)
+A negative-binomial regression on data generated here (no downloads): log
+mean = b0 + b_age * age + b_conc * conc, with age in years (~45) and a
+concentration in mol/L (~0.001), so the coefficients differ by four orders of
+magnitude, as real covariates' do. It is fitted the way users do it,
+``scipy.optimize.minimize(method="BFGS")`` without a gradient, and then the
+standard errors people read off are put side by side at SciPy's estimate:
+
+- ``res.hess_inv``: BFGS's record of its path, not the inverse Hessian;
+- statsmodels ``approx_hess`` (when installed): a careful FD Hessian;
+- a naive forward-difference Hessian with a fixed step 1e-5 (as written by hand);
+- hessjax's central FD with a per-parameter step rule;
+- the exact Hessian (automatic differentiation).
+
+Then the optimum is certified (gradient, Newton decrement, eigenvalues) at
+SciPy's point and at hessjax's own fit, and a plain-language verdict is
+derived from the numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 import warnings
 
-import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import gammaln
 
-from ._precision import float64_entry_point
-from ._tree import param_names
-from .hessian import hessian
-from .optimize import minimize
+from .approximations import fd_hessian
+from .compare import Candidate, HessianComparison, compare_hessians
+from .fit import FitResult, fit
 
-__all__ = ["mixture_negloglik", "simulate_mixture", "run_demo"]
+__all__ = ["NAMES", "nb2_loglik", "simulate_demo_data", "DemoResult", "run_demo", "render_demo"]
 
-
-def mixture_negloglik(params, y):
-    """Negative log-likelihood of a two-component normal mixture."""
-    log_w = jax.nn.log_sigmoid(params["logit_w"])
-    log_1mw = jax.nn.log_sigmoid(-params["logit_w"])
-    mu, log_s = params["mu"], params["log_s"]
-    l1 = jax.scipy.stats.norm.logpdf(y, mu[0], jnp.exp(log_s[0]))
-    l2 = jax.scipy.stats.norm.logpdf(y, mu[1], jnp.exp(log_s[1]))
-    return -jnp.sum(jnp.logaddexp(log_w + l1, log_1mw + l2))
+NAMES = ("intercept", "age", "conc", "log_alpha")
+TRUE_PARAMS = np.array([0.3, 0.02, 300.0, np.log(0.7)])
+NAIVE_STEP = 1e-5
 
 
-def simulate_mixture(seed: int = 0, n: int = 600) -> np.ndarray:
-    """Bimodal data: half from N(-2, 1), half from N(2, 1)."""
+def nb2_loglik(p, X, y):
+    """Per-observation NB2 log-likelihood; ``p = [beta..., log_alpha]``."""
+    beta, log_alpha = p[:-1], p[-1]
+    mu = jnp.exp(X @ beta)
+    r = jnp.exp(-log_alpha)
+    return (
+        gammaln(y + r) - gammaln(r) - gammaln(y + 1.0)
+        + r * jnp.log(r / (r + mu)) + y * jnp.log(mu / (r + mu))
+    )
+
+
+def _negloglik(p, X, y):
+    return -jnp.sum(nb2_loglik(p, X, y))
+
+
+def _negloglik_numpy(p, X, y):
+    """The same objective in plain NumPy/SciPy, as a SciPy user writes it."""
+    from scipy.special import gammaln as g
+
+    beta, log_alpha = p[:-1], p[-1]
+    mu = np.exp(X @ beta)
+    r = np.exp(-log_alpha)
+    return -np.sum(
+        g(y + r) - g(r) - g(y + 1.0) + r * np.log(r / (r + mu)) + y * np.log(mu / (r + mu))
+    )
+
+
+def simulate_demo_data(seed: int = 0, n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)``: intercept, age in years, concentration in mol/L; NB2 counts."""
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.normal(-2.0, 1.0, n // 2), rng.normal(2.0, 1.0, n - n // 2)])
+    age = rng.uniform(20.0, 70.0, n)
+    conc = rng.lognormal(np.log(1e-3), 0.5, n)
+    X = np.column_stack([np.ones(n), age, conc])
+    mu = np.exp(X @ TRUE_PARAMS[:-1])
+    r = np.exp(-TRUE_PARAMS[-1])
+    y = rng.negative_binomial(r, r / (r + mu)).astype(np.float64)
+    return X, y
 
 
-def _matrix(m: np.ndarray, names: list[str]) -> str:
-    width = max(len(s) for s in names)
-    head = " " * (width + 2) + "".join(f"{s:>12}" for s in names)
-    rows = [f"{s:<{width}}  " + "".join(f"{v:12.4g}" for v in row) for s, row in zip(names, m)]
-    return "\n".join([head, *rows])
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    """Everything the demo computed (see :func:`run_demo`)."""
+
+    scipy_result: object
+    comparison: HessianComparison
+    at_scipy: FitResult  # certificate at SciPy's estimate (no optimizer steps)
+    fit: FitResult  # hessjax's own fit
+    se: dict  # method label -> SEs at SciPy's estimate (NaN: negative variance)
+    seconds: float
 
 
-@float64_entry_point
-def run_demo(seed: int = 0) -> str:
-    """Run the demo and return its report as text.
+def _se_from_hessian(h: np.ndarray) -> np.ndarray:
+    var = np.diag(np.linalg.inv(h))
+    return np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
+
+
+def run_demo(seed: int = 0, n: int = 1000) -> DemoResult:
+    """Fit the demo model with SciPy BFGS and measure every SE people use against the exact one.
 
     Examples
     --------
     >>> from hessjax.demo import run_demo
-    >>> "saddle" in run_demo()
+    >>> demo = run_demo(n=300)
+    >>> bool(demo.fit.diagnostics.is_valid)
     True
+    >>> list(demo.se)[:2]
+    ['exact (hessjax)', 'BFGS hess_inv']
     """
-    y = simulate_mixture(seed)
-    start = {"logit_w": 0.0, "mu": np.array([0.5, 0.5]), "log_s": np.array([0.0, 0.0])}
-    names = param_names(start)
-    lines = [
-        "hessjax demo: a two-component normal mixture, n = %d, started at equal means" % y.size,
-        "",
-    ]
-    for method in ("bfgs", "newton"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the report below states the status itself
-            res = minimize(mixture_negloglik, start, y, method=method)
-        h = np.asarray(hessian(mixture_negloglik, res.x, y))
-        eig = np.linalg.eigvalsh(h)
-        x = np.asarray(jax.flatten_util.ravel_pytree(res.x)[0])
-        lines += [
-            f"== method={method!r}: {int(res.nit)} iterations, -loglik = {float(res.fun):.6f}, "
-            f"success = {bool(res.success)}",
-            "   estimate: " + ", ".join(f"{n} = {v:.4f}" for n, v in zip(names, x)),
-            "   exact Hessian of -loglik at the estimate:",
-            "\n".join("     " + line for line in _matrix(h, names).splitlines()),
-            "   eigenvalues: " + ", ".join(f"{v:.4g}" for v in eig),
-        ]
-        if eig[0] < -np.sqrt(np.finfo(float).eps) * np.abs(eig).max():
-            lines.append(
-                "   -> a saddle point: the gradient is zero but the Hessian has a negative "
-                "eigenvalue; inverting it gives negative 'variances'. Not a maximum."
-            )
-        elif eig[0] > 0:
-            se = np.sqrt(np.diag(np.linalg.inv(h)))
-            lines.append(
-                "   -> positive definite: a strict local maximum of the likelihood. Standard "
-                "errors: " + ", ".join(f"{n} = {v:.4f}" for n, v in zip(names, se))
-            )
+    import scipy.optimize
+
+    start = time.perf_counter()
+    X, y = simulate_demo_data(seed, n)
+    with np.errstate(all="ignore"):
+        res = scipy.optimize.minimize(_negloglik_numpy, np.zeros(4), args=(X, y), method="BFGS")
+    x = np.asarray(res.x, dtype=np.float64)
+    candidates = {
+        "BFGS hess_inv": Candidate(res.hess_inv, "inverse", "quasi-newton"),
+        f"forward FD, h={NAIVE_STEP:g}": fd_hessian(_negloglik, x, X, y, scheme="forward", step=NAIVE_STEP),
+    }
+    try:
+        from statsmodels.tools.numdiff import approx_hess
+
+        candidates["statsmodels approx_hess"] = Candidate(
+            approx_hess(x, lambda p: _negloglik_numpy(p, X, y)), "hessian", "fd"
+        )
+    except ImportError:  # the `compare` extra is optional
+        pass
+    cmp = compare_hessians(_negloglik, x, X, y, candidates=candidates, include=("central",))
+    exact_se = np.asarray(cmp.exact_se)
+    se = {"exact (hessjax)": exact_se}
+    ratios = {c.name: c.se_ratio for c in cmp.candidates}
+    for name in ("BFGS hess_inv", "statsmodels approx_hess", f"forward FD, h={NAIVE_STEP:g}", "fd central"):
+        if name in ratios:
+            se["central FD (step rule)" if name == "fd central" else name] = exact_se * ratios[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the report states every flag itself
+        at_scipy = fit(nb2_loglik, x, X, y, max_steps=0)
+        own = fit(nb2_loglik, np.zeros(4), X, y)
+    return DemoResult(res, cmp, at_scipy, own, se, time.perf_counter() - start)
+
+
+def _verdict_lines(demo: DemoResult) -> list[str]:
+    exact = demo.se["exact (hessjax)"]
+    lines = []
+    for label, values in demo.se.items():
+        if label.startswith("exact"):
+            continue
+        ratio = values / exact
+        if np.any(~np.isfinite(ratio)):
+            bad = [NAMES[i] for i in np.flatnonzero(~np.isfinite(ratio))]
+            lines.append(f"- {label}: NEGATIVE variance for {', '.join(bad)}: unusable.")
+            continue
+        worst = int(np.argmax(np.abs(np.log(ratio))))
+        off = ratio[worst]
+        if abs(off - 1) <= 0.01:
+            lines.append(f"- {label}: agrees with the exact SEs to {100 * np.max(np.abs(ratio - 1)):.2g}%.")
         else:
-            lines.append("   -> a flat direction: some parameters are not identified here.")
-        lines.append("")
-    lines.append(
-        "Verdict: BFGS stops wherever the gradient vanishes, saddles included; its hess_inv "
-        "cannot tell. The exact Hessian can, and trust-region Newton on it leaves saddles."
-    )
+            factor = f"{off:.3g}x" if off >= 0.1 else f"1/{1 / off:.3g}"
+            lines.append(f"- {label}: wrong by up to a factor {factor} (SE of {NAMES[worst]}).")
+    return lines
+
+
+def _named(text: str) -> str:
+    """Flat names x[i] of the comparison replaced by the demo's parameter names."""
+    for i, name in enumerate(NAMES):
+        text = text.replace(f"x[{i}]", name)
+    return text
+
+
+def render_demo(demo: DemoResult) -> str:
+    """The demo's report as text."""
+    res, cmp = demo.scipy_result, demo.comparison
+    d_scipy, d_own = demo.at_scipy.diagnostics, demo.fit.diagnostics
+    labels = list(demo.se)
+    width = max(len(n) for n in NAMES)
+    head = f"{'parameter':<{width}}  " + "  ".join(f"{lab:>24}" for lab in labels)
+    rows = []
+    for i, name in enumerate(NAMES):
+        exact = demo.se[labels[0]][i]
+        cells = [f"{exact:24.4g}"]
+        for lab in labels[1:]:
+            v = demo.se[lab][i]
+            cells.append(f"{'NEGATIVE var':>24}" if not np.isfinite(v) else f"{v:13.4g} ({v / exact:7.3g}x)")
+        rows.append(f"{name:<{width}}  " + "  ".join(cells))
+    verdicts = {c.name: _named(c.verdict) for c in cmp.candidates}
+    est_gap = np.max(np.abs(demo.fit.estimate - np.asarray(res.x)) / demo.fit.se_vector)
+    lines = [
+        "hessjax demo: which standard errors can you trust?",
+        f"Negative-binomial regression, n = {demo.fit.nobs}: log mean = b0 + b_age*age + b_conc*conc "
+        "(age ~ 45 years, conc ~ 0.001 mol/L), dispersion log_alpha.",
+        "",
+        "1. Fitted as users do: scipy.optimize.minimize(negloglik, zeros, method='BFGS')",
+        f"   {res.message} ({res.nit} iterations, -loglik = {res.fun:.6f})",
+        "",
+        "2. Standard errors at SciPy's estimate (ratio to the exact SE):",
+        head,
+        "-" * len(head),
+        *rows,
+        "",
+        "3. Is SciPy's estimate a maximum? Certificate at res.x:",
+        f"   max|gradient| = {float(d_scipy.grad_norm):.3g}, Newton decrement = "
+        f"{float(d_scipy.newton_decrement):.3g}, information positive definite: "
+        f"{bool(d_scipy.hessian_is_pd)}, condition number (scaled) = {float(d_scipy.condition_number):.3g}",
+        f"   hessjax's own fit (trust-region Newton, exact Hessian): valid = {bool(d_own.is_valid)}, "
+        f"max|gradient| = {float(d_own.grad_norm):.2g}; SciPy's estimate is "
+        f"{est_gap:.2g} standard errors from it, so the comparison at res.x is fair: the "
+        "disagreements below are in the matrices, not in the point.",
+        "",
+        "4. Verdict:",
+        *_verdict_lines(demo),
+        "- Why BFGS hess_inv: " + verdicts.get("BFGS hess_inv", ""),
+        f"- Why the naive FD: {verdicts.get(f'forward FD, h={NAIVE_STEP:g}', '')}",
+        "- Trust the exact Hessian at a certified maximum: it is the observed information itself, "
+        "with no step size and no optimizer history in it. Validate the SEs themselves by "
+        "simulation (hj.coverage_study) or bootstrap (hj.bootstrap).",
+        "",
+        f"({demo.seconds:.1f} s, compilation included)",
+    ]
     return "\n".join(lines)

@@ -77,6 +77,9 @@ def plot_comparison(comparison, path: str | None = None):
     for k, c in enumerate(cands):
         ax.bar(idx + k * width, np.nan_to_num(c.se_ratio, nan=0.0), width, label=c.name)
     ax.axhline(1.0, color="black", lw=0.8)
+    ratios = np.concatenate([c.se_ratio[np.isfinite(c.se_ratio)] for c in cands] or [np.ones(1)])
+    if ratios.size and (ratios.max() / max(ratios.min(), 1e-300) > 10):
+        ax.set_yscale("log")  # factors of 100 must stay visible
     ax.set_xticks(idx + 0.4 - width / 2)
     ax.set_xticklabels(comparison.names, rotation=90, fontsize=7)
     ax.set_ylabel("SE ratio (candidate / exact)")
