@@ -163,6 +163,11 @@ class BootstrapResult:
 
         return render_bootstrap_text(self)
 
+    def _repr_html_(self) -> str:
+        from .report import render_text_html
+
+        return render_text_html(str(self))
+
 
 def _validate(fit, n_boot, kind, simulate, level):
     if not isinstance(fit, FitResult) or fit.objective is None:

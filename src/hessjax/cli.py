@@ -37,8 +37,7 @@ def _demo(args: argparse.Namespace) -> int:
     if args.plot:
         from .plots import plot_comparison
 
-        fig = plot_comparison(demo.comparison, path=args.plot)
-        del fig
+        plot_comparison(demo.comparison, path=args.plot)
         _log(f"wrote {args.plot}")
     return 0
 
@@ -124,7 +123,6 @@ def _check(args: argparse.Namespace) -> int:
     import warnings
 
     import jax.numpy as jnp
-    import numpy as np
 
     from .compare import check_hessian, compare_hessians
     from .fit import fit

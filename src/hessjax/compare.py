@@ -117,6 +117,11 @@ class HessianComparison:
 
         return render_comparison(self)
 
+    def _repr_html_(self) -> str:
+        from .report import render_comparison_html
+
+        return render_comparison_html(self)
+
 
 def _as_dense(matrix: Any) -> np.ndarray:
     if hasattr(matrix, "todense"):  # scipy's LbfgsInvHessProduct

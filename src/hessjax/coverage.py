@@ -87,6 +87,11 @@ class CoverageStudy:
 
         return render_coverage_text(self)
 
+    def _repr_html_(self) -> str:
+        from .report import render_text_html
+
+        return render_text_html(str(self))
+
     def to_dict(self) -> dict:
         """Plain JSON-ready summary (no per-replication arrays)."""
         out = {"names": list(self.names), "true_values": self.true_values.tolist(),

@@ -46,8 +46,6 @@ is_valid
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,6 +143,11 @@ class Diagnostics:
         from .report import render_diagnostics
 
         return render_diagnostics(self)
+
+    def _repr_html_(self) -> str:
+        from .report import render_diagnostics_html
+
+        return render_diagnostics_html(self)
 
 
 def certify(

@@ -20,6 +20,9 @@ __all__ = [
     "render_fit_html",
     "render_bootstrap_text",
     "render_coverage_text",
+    "render_diagnostics_html",
+    "render_comparison_html",
+    "render_text_html",
     "verdict",
 ]
 
@@ -135,7 +138,6 @@ def render_fit_html(result, level: float = 0.95) -> str:
     if np.ndim(result.loglik) != 0:
         return f"<pre>{html.escape(render_fit_text(result))}</pre>"
     d = result.diagnostics
-    color = "#d4edda" if bool(d.is_valid) else "#f8d7da"
     head = ["parameter", "estimate", "std err", "z", "P&gt;|z|", f"[{100 * level:g}%", "CI]"]
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
@@ -149,8 +151,7 @@ def render_fit_html(result, level: float = 0.95) -> str:
     return (
         f"<div><p>Maximum likelihood fit: loglik = {float(result.loglik):.6f}</p>"
         f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
-        f"<tbody>{body}</tbody></table>{forced}"
-        f"<pre style='background:{color}'>{html.escape(render_diagnostics(d))}</pre></div>"
+        f"<tbody>{body}</tbody></table>{forced}{render_diagnostics_html(d)}</div>"
     )
 
 
@@ -242,3 +243,68 @@ def render_coverage_text(study) -> str:
     ]
     lines += [f"note: {note}" for note in study.notes]
     return "\n".join(lines)
+
+
+def _html_table(head, rows) -> str:
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_diagnostics_html(d) -> str:
+    """The certificate as an HTML block, colored by validity."""
+    if np.ndim(d.is_valid) != 0:
+        return f"<pre>{html.escape(render_diagnostics(d))}</pre>"
+    color = "#d4edda" if bool(d.is_valid) else "#f8d7da"
+    rows = [
+        ("converged", "ok" if bool(d.converged) else "NO", "optimizer gradient test"),
+        ("hessian_is_pd", "ok" if bool(d.hessian_is_pd) else "NO", "observed information positive definite"),
+        ("is_saddle", "NO" if bool(d.is_saddle) else "ok", "negative curvature"),
+        ("newton_decrement", f"{float(d.newton_decrement):.3g}", "g'H^-1g"),
+        ("grad_norm", f"{float(d.grad_norm):.3g}", "max |gradient|"),
+        ("eigenvalues", f"{float(d.min_eigenvalue):.4g} .. {float(d.max_eigenvalue):.4g}", "observed information"),
+        ("condition_number", f"{float(d.condition_number):.3g}", "correlation-scaled"),
+    ]
+    directions = "".join(f"<li>{html.escape(s)}</li>" for s in d.directions())
+    return (
+        f"<div style='background:{color};padding:4px'><p><b>{html.escape(verdict(d))}</b></p>"
+        f"{_html_table(('check', 'value', 'meaning'), rows)}"
+        + (f"<ul>{directions}</ul>" if directions else "")
+        + "</div>"
+    )
+
+
+def render_comparison_html(cmp) -> str:
+    """HTML version of :func:`render_comparison`."""
+    head = ("candidate", "ok", "PD", "max rel err", "rel Frob", "SE ratio min", "SE ratio max", "angle", "KL")
+    rows = []
+    for c in cmp.candidates:
+        finite = c.se_ratio[np.isfinite(c.se_ratio)]
+        rows.append((
+            c.name, "yes" if c.ok else "NO", "yes" if c.is_pd else "NO",
+            f"{c.max_rel_element_error:.3g}", f"{c.rel_frobenius_error:.3g}",
+            f"{finite.min():.4g}" if finite.size else "nan", f"{finite.max():.4g}" if finite.size else "nan",
+            f"{c.max_principal_angle:.2f}°", f"{c.kl_divergence:.3g}",
+        ))
+    se_rows = [
+        (n, f"{cmp.exact_se[i]:.5g}", *[
+            "neg var" if np.isnan(c.se_ratio[i]) else f"{c.se_ratio[i]:.4f}" for c in cmp.candidates
+        ])
+        for i, n in enumerate(cmp.names)
+    ]
+    verdicts = "".join(f"<li><b>{html.escape(c.name)}</b>: {html.escape(c.verdict)}</li>" for c in cmp.candidates)
+    status = "all candidates agree" if cmp.ok else "some candidates disagree"
+    return (
+        f"<div><p>Hessian check ({len(cmp.names)} parameters): {status} "
+        f"(rtol {cmp.rtol:g} on SEs)</p>{_html_table(head, rows)}"
+        f"<p>Standard errors: exact, then each candidate's ratio to exact</p>"
+        f"{_html_table(('parameter', 'exact SE', *[c.name for c in cmp.candidates]), se_rows)}"
+        f"<ul>{verdicts}</ul></div>"
+    )
+
+
+def render_text_html(text: str) -> str:
+    """Preformatted HTML of a text report (tables that are already aligned)."""
+    return f"<pre>{html.escape(text)}</pre>"

@@ -11,7 +11,6 @@ import numbers
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._precision import default_gtol, float64_entry_point, is_traced
