@@ -147,6 +147,8 @@ def test_check_user_matrix_and_exit_status(model, tmp_path, capsys):
     np.save(tmp_path / "wrong.npy", np.eye(2) * 60.0)
     at = str(tmp_path / "at.npy")
     assert main(["check", str(model), "--at", at, "--hessian", str(tmp_path / "H.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "against the exact Hessian: AGREES" in out and "SE ratio" in out and "RESULT: VALID" in out
     assert main(["check", str(model), "--at", at, "--inverse", str(tmp_path / "Hinv.npy")]) == 0
     capsys.readouterr()
     assert main(["check", str(model), "--at", at, "--hessian", str(tmp_path / "wrong.npy"), "--json"]) == 1

@@ -124,7 +124,8 @@ def _check(args: argparse.Namespace) -> int:
 
     import jax.numpy as jnp
 
-    from .compare import check_hessian, compare_hessians
+    from .compare import CandidateReport, check_hessian, compare_hessians
+    from .report import render_candidate
     from .fit import fit
 
     loglik, init, data = load_model(args.model)
@@ -161,14 +162,18 @@ def _check(args: argparse.Namespace) -> int:
                 negloglik, result.params, *data, include=("central", "forward", "richardson")
             )
         _log(f"  done in {time.perf_counter() - start:.1f} s")
-    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    # With --at no optimizer runs: "stopped at max_steps" would only restate the certificate.
+    messages = sorted({
+        f"{w.category.__name__}: {w.message}" for w in caught
+        if not (args.at and w.category.__name__ == "ConvergenceWarning")
+    })
     valid = bool(result.diagnostics.is_valid) and (cmp.ok if (args.hessian or args.inverse) else True)
     if args.json:
         print(json.dumps(_json_report(result, cmp, valid, messages), indent=2))
     else:
         print(result.summary())
         print()
-        print(cmp)
+        print(render_candidate(cmp, list(result.names)) if isinstance(cmp, CandidateReport) else cmp)
         for m in messages:
             print(f"warning: {m}")
         print()

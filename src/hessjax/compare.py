@@ -60,6 +60,16 @@ class CandidateReport:
     ok: bool
     verdict: str
 
+    def __str__(self) -> str:
+        from .report import render_candidate
+
+        return render_candidate(self)
+
+    def _repr_html_(self) -> str:
+        from .report import render_text_html
+
+        return render_text_html(str(self))
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,

@@ -23,6 +23,7 @@ __all__ = [
     "render_diagnostics_html",
     "render_comparison_html",
     "render_text_html",
+    "render_candidate",
     "verdict",
 ]
 
@@ -308,3 +309,21 @@ def render_comparison_html(cmp) -> str:
 def render_text_html(text: str) -> str:
     """Preformatted HTML of a text report (tables that are already aligned)."""
     return f"<pre>{html.escape(text)}</pre>"
+
+
+def render_candidate(c, names=None) -> str:
+    """Text report of one :class:`~hessjax.compare.CandidateReport` (``check_hessian``)."""
+    names = names or [f"x[{i}]" for i in range(len(c.se_ratio))]
+    lines = [
+        f"Check of {c.name!r} ({c.kind}, {c.source}) against the exact Hessian: "
+        f"{'AGREES' if c.ok else 'DISAGREES'}; positive definite: {'yes' if c.is_pd else 'NO'}",
+        f"  max relative element error {c.max_rel_element_error:.3g}, relative Frobenius error "
+        f"{c.rel_frobenius_error:.3g}, largest eigenvector angle {c.max_principal_angle:.2f}°, "
+        f"KL divergence {c.kl_divergence:.3g}",
+        "  SE ratio (candidate / exact) per parameter:",
+    ]
+    width = max(len(n) for n in names)
+    for n, r in zip(names, c.se_ratio):
+        lines.append(f"    {n:<{width}}  {'neg var' if np.isnan(r) else f'{r:.4f}'}")
+    lines.append(f"  Verdict: {c.verdict}")
+    return "\n".join(lines)
