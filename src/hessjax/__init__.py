@@ -33,6 +33,14 @@ from .bootstrap import bootstrap as bootstrap
 from .coverage import CoverageStudy as CoverageStudy
 from .coverage import coverage_study as coverage_study
 from .fit import BatchSummary as BatchSummary
+from .large import LARGE_MODEL_THRESHOLD as LARGE_MODEL_THRESHOLD
+from .large import EigenBounds as EigenBounds
+from .large import LargeFitResult as LargeFitResult
+from .large import SelectedSE as SelectedSE
+from .large import extreme_eigenvalues as extreme_eigenvalues
+from .large import fit_large as fit_large
+from .large import selected_se as selected_se
+from .optimize.newton_cg import minimize_newton_cg as minimize_newton_cg
 from .fit import DeltaResult as DeltaResult
 from .fit import FitResult as FitResult
 from .fit import fit as fit
@@ -72,6 +80,14 @@ __all__ = [
     "BootstrapResult",
     "coverage_study",
     "CoverageStudy",
+    "fit_large",
+    "LargeFitResult",
+    "selected_se",
+    "SelectedSE",
+    "extreme_eigenvalues",
+    "EigenBounds",
+    "minimize_newton_cg",
+    "LARGE_MODEL_THRESHOLD",
     "DEFAULT_BATCH_MAX_BYTES",
     "Diagnostics",
     "profile_intervals",

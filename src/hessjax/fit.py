@@ -29,6 +29,7 @@ from .covariance import (
     wald_intervals,
 )
 from .diagnostics import Diagnostics, certify
+from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult
 from .optimize.minimize import pure_solve, solver_settings
@@ -361,6 +362,16 @@ def prepare_fit(loglik, init, data, method, covariance, options):
     obj, x, args, _ = bind(
         loglik, init, data, fname="loglik", pname="init", negate=True, per_observation=True
     )
+    n = obj.spec.size
+    # Newton, the covariance and the certificate hold about six dense n x n
+    # matrices (Hessian, eigenvectors, covariance, correlation, ...).
+    if hessian_memory_estimate(n) * 6 > DEFAULT_HESSIAN_MAX_BYTES:
+        raise HessianMemoryError(
+            f"fit() works with dense n x n matrices, and {n} parameters need about "
+            f"{hessian_memory_estimate(n) * 6 / 2**30:,.1f} GiB. Use hessjax.fit_large(loglik, "
+            "init, *data, which=[...]) instead: Newton-CG on Hessian-vector products, CG "
+            "standard errors for the parameters you select, Lanczos for the certificate."
+        )
     shape = obj.output_shape(args)
     nobs = int(shape[0]) if len(shape) == 1 else None
     names = spec_names(obj.spec)

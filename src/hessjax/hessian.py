@@ -57,7 +57,8 @@ def _too_large(n: int, needed: int, budget: int, measured: bool) -> HessianMemor
         f"the dense Hessian of {n} parameters needs about {needed / 2**20:,.1f} MiB "
         f"({how}), over the budget of max_bytes={budget:,} bytes. Use "
         f"hessjax.hvp(f, params, v, *args) for Hessian-vector products without forming "
-        f"the matrix, or raise the budget with hessian(..., max_bytes=...)."
+        f"the matrix (hessjax.fit_large, selected_se and extreme_eigenvalues fit and "
+        f"certify large models that way), or raise the budget with hessian(..., max_bytes=...)."
     )
 
 
