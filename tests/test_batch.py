@@ -236,3 +236,30 @@ def test_sharding_over_four_cpu_devices():
     assert out["batch_diff"] <= 4 * np.finfo(float).eps * 10
     # A sharded sum is reduced in a different order: rounding of the n = 400 sum only.
     assert out["fit_rel_diff"] <= 1e-12 and out["se_rel_diff"] <= 1e-12
+
+
+_DEADLOCK_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np, jax.numpy as jnp, hessjax as hj
+
+    def loglik(p, y):
+        return -0.5 * ((y - p["mu"]) * jnp.exp(-p["ls"])) ** 2 - p["ls"]
+
+    y = np.random.default_rng(0).normal(1.0, 2.0, size=(20000, 200))
+    for _ in range(2):
+        fits = hj.fit_batch(loglik, {"mu": 0.0, "ls": 0.0}, y, progress=False)
+    print(fits.batch_summary.valid)
+    """
+)
+
+
+def test_no_deadlock_with_a_two_thread_cpu_pool():
+    # jaxlib's batched CPU LAPACK kernels block a pool thread per call: two
+    # independent batched calls (eigh and Cholesky) on a 2-thread pool hung on the
+    # first 20,000-fit batch before the pipeline serialized them.
+    env = dict(os.environ, PJRT_NPROC="2", JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, "-c", _DEADLOCK_SCRIPT], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "20000"

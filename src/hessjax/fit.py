@@ -300,7 +300,13 @@ def _analysis(obj: Objective, covariance_method: str, names: tuple) -> Callable:
     def analyze(x, args, converged):
         f, g, hessian = obj.value_grad_hessian(x, args)
         spectrum = scaled_spectrum(hessian)
+        # The LAPACK calls (eigh, Cholesky, eigvalsh) are made to run one after the
+        # other: batched under vmap on CPU, jaxlib splits each over XLA's thread pool
+        # and blocks a pool thread until its pieces finish, so as many independent
+        # calls as pool threads (2 on a 2-core machine) deadlock.
+        spectrum, hessian = jax.lax.optimization_barrier((spectrum, hessian))
         cov, chol_ok = cholesky_covariance(hessian, spectrum)
+        cov, hessian = jax.lax.optimization_barrier((cov, hessian))
         if covariance_method == "pinv":
             cov = pinv_covariance(spectrum)
         se = standard_errors(cov)
