@@ -107,11 +107,16 @@ def test_chunks_padding_and_one_compilation():
 
 
 def test_default_chunk_size_from_memory_budget():
-    y = np.random.default_rng(2).normal(size=(50, 20))
+    y = np.random.default_rng(2).normal(size=(90, 20))
     per_fit = fit_memory_estimate(2, 20)
-    _, size = batch_plan(50, 2, 20, None, max_bytes=10 * per_fit)
-    assert size == 10
-    small = hj.fit_batch(normal_loglik, INIT, y, max_bytes=10 * per_fit, progress=False)
+    n_dev = len(jax.devices())
+    _, size = batch_plan(90, 2, 20, None, max_bytes=40 * per_fit)
+    assert size == -(-40 // n_dev) * n_dev
+    _, floor = batch_plan(90, 2, 20, None, max_bytes=per_fit)  # at least 32 fits per device
+    assert floor == min(90, 32 * n_dev)
+    _, cpu_default = batch_plan(10**6, 2, 200, None, devices=jax.devices("cpu")[:1])
+    assert cpu_default == hj.DEFAULT_BATCH_MAX_BYTES // fit_memory_estimate(2, 200)
+    small = hj.fit_batch(normal_loglik, INIT, y, max_bytes=40 * per_fit, progress=False)
     whole = hj.fit_batch(normal_loglik, INIT, y, progress=False)
     np.testing.assert_allclose(small.params["mu"], whole.params["mu"], rtol=1e-13)
     assert fit_memory_estimate(10, 1000) > fit_memory_estimate(2, 1000) > fit_memory_estimate(2, 10)

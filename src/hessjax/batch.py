@@ -27,9 +27,16 @@ from .warnings import ConvergenceWarning, HessianWarning, warn
 
 __all__ = ["fit_batch", "shard_data", "batched_fit_program", "DEFAULT_BATCH_MAX_BYTES"]
 
-#: Default memory budget of one chunk when the device does not report its own
-#: memory (CPU); on accelerators the default is a quarter of the device memory.
-DEFAULT_BATCH_MAX_BYTES = 2**30
+#: Default working-set budget of one chunk on CPU (devices that do not report
+#: their memory): chunks whose intermediates stay in cache run 2-3x faster than
+#: one huge vmapped batch (20,000 normal fits: 0.72 s in chunks of 1,000 against
+#: 1.9 s in one chunk, 2 cores), and a vmapped while loop runs until the
+#: slowest fit of its chunk stops, so smaller chunks also waste fewer
+#: iterations. On accelerators the default is a quarter of the device memory.
+DEFAULT_BATCH_MAX_BYTES = 2**24
+
+#: Fewest fits per device in a default chunk (vectorization needs some width).
+MIN_DEFAULT_CHUNK = 32
 
 # The vmapped program of each compiled single-fit pipeline, per batched-argument pattern.
 _PROGRAMS: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
@@ -114,7 +121,7 @@ def fit_memory_estimate(n_params: int, data_elements: int) -> int:
 
 def _chunk_size(chunk_size, n_fits: int, per_fit: int, budget: int, n_devices: int) -> int:
     if chunk_size is None:
-        size = max(1, min(n_fits, budget // max(per_fit, 1)))
+        size = min(n_fits, max(MIN_DEFAULT_CHUNK * n_devices, budget // max(per_fit, 1)))
     else:
         if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
             raise ValueError(f"`chunk_size` must be a positive int or None, got {chunk_size!r}.")
@@ -354,7 +361,8 @@ def fit_batch(
     chunk_size : int, optional
         Fits per compiled call. Default: as many as fit in the memory budget
         by :func:`fit_memory_estimate` (``max_bytes``; a quarter of the device
-        memory on accelerators, ``DEFAULT_BATCH_MAX_BYTES`` = 1 GiB on CPU).
+        memory on accelerators, ``DEFAULT_BATCH_MAX_BYTES`` = 16 MiB on CPU,
+        where cache-sized chunks run fastest), at least 32 per device.
         The last chunk is padded, so every chunk reuses one compilation.
     progress : bool
         Show a progress bar (tqdm if installed, else a line on stderr) when
