@@ -19,7 +19,22 @@ import numpy as np
 import pytest
 
 import hessjax as hj
-from hessjax.demo import mixture_negloglik, simulate_mixture
+
+
+def mixture_negloglik(params, y):
+    """Negative log-likelihood of a two-component normal mixture."""
+    log_w = jax.nn.log_sigmoid(params["logit_w"])
+    log_1mw = jax.nn.log_sigmoid(-params["logit_w"])
+    mu, log_s = params["mu"], params["log_s"]
+    l1 = jax.scipy.stats.norm.logpdf(y, mu[0], jnp.exp(log_s[0]))
+    l2 = jax.scipy.stats.norm.logpdf(y, mu[1], jnp.exp(log_s[1]))
+    return -jnp.sum(jnp.logaddexp(log_w + l1, log_1mw + l2))
+
+
+def simulate_mixture(seed: int = 0, n: int = 600) -> np.ndarray:
+    """Bimodal data: half from N(-2, 1), half from N(2, 1)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(-2.0, 1.0, n // 2), rng.normal(2.0, 1.0, n - n // 2)])
 from problems import POISSON, SCALED
 
 EPS = float(np.finfo(np.float64).eps)

@@ -239,18 +239,23 @@ def map_chunks(
     """``call(chunk_args)`` over fixed-size chunks of the batched ``args``; host results.
 
     The last chunk is padded by repeating the final item, so every call has
-    the same shapes (one compilation); the next chunk is dispatched before the
-    previous result is copied to the host. Returns the results concatenated
+    the same shapes (one compilation); on accelerators the next chunk is
+    dispatched before the previous result is copied to the host. Returns the results concatenated
     along the leading axis, padding removed, as NumPy arrays.
     """
     n_chunks = -(-n_items // size)
     bar = _Progress(n_items, enabled=bool(progress) and n_chunks > 1)
+    # On CPU two programs in flight can deadlock jaxlib's batched LAPACK kernels
+    # (each blocks pool threads), and there is no transfer to overlap anyway.
+    overlap = jax.default_backend() != "cpu"
     pieces, pending = [], None
     try:
         for c in range(n_chunks):
             index = np.minimum(np.arange(c * size, (c + 1) * size), n_items - 1)
             chunk = _place(tuple(_take(a, b, index) for a, b in zip(args, batched)), batched, mesh)
             out = call(chunk)  # dispatched asynchronously
+            if not overlap:
+                out = jax.block_until_ready(out)
             if pending is not None:
                 pieces.append(jax.tree_util.tree_map(np.asarray, pending[0]))
                 bar.update(pending[1])

@@ -425,8 +425,10 @@ def _as_candidate(value: Any) -> Candidate:
 def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False, rtol: float = 0.01) -> CandidateReport:
     """Check one matrix against the exact Hessian of ``f`` at ``x``.
 
-    ``H`` is a Hessian, or with ``inverse=True`` an inverse Hessian / covariance
-    (e.g. SciPy's ``res.hess_inv``). Returns the :class:`CandidateReport`
+    ``H`` is a Hessian, or with ``inverse=True`` an inverse Hessian / covariance;
+    pass a :class:`Candidate` (e.g. ``Candidate(H, "hessian", "fd", step=h)``
+    or ``Candidate(res.hess_inv, "inverse", "quasi-newton")``) or an
+    :class:`FDHessian` to have the gap explained by its source. Returns the :class:`CandidateReport`
     (``.ok``, ``.verdict``, metrics).
 
     Examples
@@ -437,9 +439,8 @@ def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False
     >>> bool(rep.ok), np.round(rep.se_ratio, 3)
     (False, array([1.225, 1.225]))
     """
-    kind = "inverse" if inverse else "hessian"
-    source = "quasi-newton" if inverse else "user"
-    cmp = compare_hessians(f, x, *args, candidates={"candidate": Candidate(H, kind, source)}, include=(), rtol=rtol)
+    candidate = H if isinstance(H, (Candidate, FDHessian)) else Candidate(H, "inverse" if inverse else "hessian", "user")
+    cmp = compare_hessians(f, x, *args, candidates={"candidate": candidate}, include=(), rtol=rtol)
     return cmp.candidates[0]
 
 

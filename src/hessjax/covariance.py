@@ -50,8 +50,12 @@ class ScaledSpectrum(NamedTuple):
 
 def scaled_spectrum(hessian: jax.Array) -> ScaledSpectrum:
     """Scale ``hessian`` to unit diagonal and eigendecompose it."""
-    diag = jnp.sqrt(jnp.abs(jnp.diag(hessian)))
-    scale = jnp.where(diag > 0, diag, 1.0)
+    d = jnp.diag(hessian)
+    # A negative diagonal at the rounding level of the largest one is a zero
+    # (an exactly flat parameter), not negative curvature of unit size.
+    rounding_zero = (d < 0) & (-d <= 64 * EPS * jnp.max(jnp.abs(d)))
+    diag = jnp.sqrt(jnp.abs(d))
+    scale = jnp.where((diag > 0) & ~rounding_zero, diag, 1.0)
     scaled = hessian / jnp.outer(scale, scale)
     lam, vecs = jnp.linalg.eigh(0.5 * (scaled + scaled.T))
     return ScaledSpectrum(scale, lam, vecs)
