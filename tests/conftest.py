@@ -30,3 +30,21 @@ def _seed_everything():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled executables after each test module.
+
+    Every compiled XLA:CPU executable keeps memory mappings for its code; the
+    suite compiles thousands of programs, and past the kernel's
+    vm.max_map_count (65,530 by default) the next compilation segfaults inside
+    LLVM. Tests in later modules recompile what they need.
+    """
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
