@@ -77,8 +77,13 @@ def _validate_options(method: str, options: dict) -> dict:
 
 def pure_solve(obj: Objective, method: str, max_steps: int, init_hessian: str) -> Callable:
     """The un-jitted solve ``(x0, args, option_data) -> MinimizeResult`` for composition."""
-    fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
     solver = BFGS(init_hessian) if method == "bfgs" else TrustRegionNewton()
+    return solver_program(obj, solver, max_steps)
+
+
+def solver_program(obj: Objective, solver: Any, max_steps: int) -> Callable:
+    """``(x0, args, options) -> MinimizeResult``: ``solver`` driven by :func:`iterate` on ``obj``."""
+    fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
     unravel = obj.spec.unravel
 
     def solve(x0, args, options):

@@ -39,10 +39,9 @@ from .base import (
     Status,
     accept_trial,
     gradient_converged,
-    iterate,
     relative_gradient,
 )
-from .minimize import _is_integer, _is_real
+from .minimize import _is_integer, _is_real, solver_program
 
 __all__ = [
     "SteihaugNewtonCG",
@@ -202,26 +201,7 @@ def pure_solve(obj, max_steps: int, max_cg_steps: int, curvature_steps: int):
     ``obj`` is a bound :class:`~hessjax.objective.Objective`; its dense
     Hessian is never used.
     """
-    fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
-    solver = SteihaugNewtonCG(max_cg_steps, curvature_steps)
-    unravel = obj.spec.unravel
-
-    def solve(x0, args, options):
-        state, nit, status = iterate(solver, fns, x0, args, options, max_steps)
-        return MinimizeResult(
-            x=unravel(state.x),
-            fun=state.f,
-            grad=unravel(state.g),
-            nit=nit,
-            nfev=state.nfev,
-            ngev=state.ngev,
-            nhev=state.nhev,
-            status=status,
-            success=status == Status.SUCCESS,
-            inv_hessian=None,
-        )
-
-    return solve
+    return solver_program(obj, SteihaugNewtonCG(max_cg_steps, curvature_steps), max_steps)
 
 
 # -- eager shell ------------------------------------------------------------------------
