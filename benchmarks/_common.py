@@ -64,3 +64,19 @@ def machine_info(packages: tuple[str, ...], load_before: float, **extra) -> dict
         loadavg_1min_after=os.getloadavg()[0],
     )
     return info
+
+
+def write_results(out_dir: str | Path, name: str, report: dict, markdown_text: str) -> tuple[Path, Path]:
+    """Write ``name.json`` and ``name.md`` under ``out_dir``; print the table; return both paths."""
+    import json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    json_path.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    md_path.write_text(markdown_text)
+    print("\n" + markdown_text)
+    seconds = report.get("total_wall_s")
+    timing = f" ({seconds:.0f} s)" if seconds is not None else ""
+    print(f"wrote {json_path} and {md_path}{timing}")
+    return json_path, md_path

@@ -106,7 +106,7 @@ from jax.scipy.special import gammaln  # noqa: E402
 import hessjax as hj  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info  # noqa: E402
+from _common import machine_info, write_results  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -769,13 +769,7 @@ def main(argv=None) -> int:
     if ns.notes:
         report["notes"] = Path(ns.notes).read_text().strip()
 
-    out = Path(ns.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "batch.json").write_text(json.dumps(report, indent=2) + "\n")
-    md_text = markdown(report)
-    (out / "batch.md").write_text(md_text)
-    print("\n" + md_text)
-    print(f"wrote {out / 'batch.json'} and {out / 'batch.md'} ({report['total_wall_s']:.0f} s)")
+    write_results(ns.out, "batch", report, markdown(report))
     return 0
 
 

@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -88,7 +87,7 @@ import hessjax as hj
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
-from _common import machine_info  # noqa: E402
+from _common import machine_info, write_results  # noqa: E402
 from minimize import fresh, logistic_nll, nb2_nll  # noqa: E402  (no side effects)
 
 REF = "jax.hessian + np.asarray"
@@ -762,13 +761,7 @@ def main(argv=None) -> int:
     report["targets"] = evaluate_targets(results)
     report["total_wall_s"] = time.perf_counter() - t_start
 
-    out = Path(ns.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "hessian.json").write_text(json.dumps(report, indent=2) + "\n")
-    md_text = markdown(report)
-    (out / "hessian.md").write_text(md_text)
-    print("\n" + md_text)
-    print(f"wrote {out / 'hessian.json'} and {out / 'hessian.md'} ({report['total_wall_s']:.0f} s)")
+    write_results(ns.out, "hessian", report, markdown(report))
     return 0
 
 

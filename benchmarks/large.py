@@ -45,7 +45,6 @@ Outputs ``benchmarks/results/large.json`` and ``benchmarks/results/large.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -72,7 +71,7 @@ from hessjax.optimize.newton_cg import minimize_newton_cg
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
-from _common import machine_info  # noqa: E402
+from _common import machine_info, write_results  # noqa: E402
 
 EPS = float(np.finfo(np.float64).eps)
 N_SE = 10
@@ -511,14 +510,7 @@ def main(argv=None) -> int:
         result=result,
     )
     report["total_wall_s"] = time.perf_counter() - t_start
-    out = Path(ns.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "large_quick" if ns.quick else "large"
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-    md_text = markdown(report)
-    (out / f"{name}.md").write_text(md_text)
-    print("\n" + md_text)
-    print(f"wrote {out / (name + '.json')} and {out / (name + '.md')} ({report['total_wall_s']:.0f} s)")
+    write_results(ns.out, "large_quick" if ns.quick else "large", report, markdown(report))
     return 0
 
 

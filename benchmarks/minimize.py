@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -70,7 +69,7 @@ from jax.scipy.special import gammaln
 import hessjax as hj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine_info  # noqa: E402
+from _common import machine_info, write_results  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -720,15 +719,8 @@ def main(argv=None) -> int:
     report["target"] = evaluate_target(results)
     report["total_wall_s"] = time.perf_counter() - t_start
 
-    out = Path(ns.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "minimize.json").write_text(json.dumps(report, indent=2) + "\n")
-    md_text = markdown(report)
-    (out / "minimize.md").write_text(md_text)
-    print("\n" + md_text)
+    write_results(ns.out, "minimize", report, markdown(report))
     print(report["target"]["summary"])
-    print(f"\nwrote {out / 'minimize.json'} and {out / 'minimize.md'} "
-          f"({report['total_wall_s']:.0f} s)")
     return 0
 
 
