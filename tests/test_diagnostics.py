@@ -210,8 +210,14 @@ def test_wald_interval_crossing_the_boundary_is_flagged(k):
     assert ci[0] < 0 or ci[1] > 1  # the Wald interval really leaves (0, 1)
     d = res.diagnostics
     np.testing.assert_array_equal(np.asarray(d.at_boundary), [True])
-    assert bool(d.is_valid)  # the maximum itself is fine; only the interval is not
-    assert "Wald intervals leave the parameter space for: p" in str(d)
+    # The maximum itself is strict, but the Wald interval built from it is not usable:
+    # the certificate says so (NOT VALID, with the parameter and the fix).
+    assert bool(d.hessian_is_pd) and bool(d.converged)
+    assert not bool(d.is_valid)
+    assert [name for name, kind, _ in d.wald_failures()] == ["p"]
+    text = str(d)
+    assert text.startswith("NOT VALID: the log-likelihood is not quadratic")
+    assert "p: the log-likelihood is not defined (NaN)" in text and "profile" in text
 
 
 def test_interior_proportion_is_not_flagged():
@@ -219,7 +225,7 @@ def test_interior_proportion_is_not_flagged():
     np.testing.assert_array_equal(np.asarray(res.diagnostics.at_boundary), [False])
     np.testing.assert_allclose(float(res.params["p"]), 0.5, rtol=1e-10)
     np.testing.assert_allclose(float(res.se["p"]), math.sqrt(0.25 / 20), rtol=1e-9)
-    assert "Wald intervals leave" not in str(res.diagnostics)
+    assert bool(res.diagnostics.is_valid) and res.diagnostics.wald_failures() == []
 
 
 # --------------------------------------------------------------------------------------

@@ -300,7 +300,7 @@ def run_batch(
     args, promoted = as_float64_data(tuple(moved))
     warn_promoted(["data arguments"] if promoted else [])
     first = tuple(_take(arg, b, np.int64(0)) for arg, b in zip(args, batched))
-    run, x0, _, option_data = prepare_fit(loglik, init, first, method, covariance, options or {})
+    run, x0, _, option_data, _ = prepare_fit(loglik, init, first, method, covariance, options or {})
 
     per_fit_elements = sum(
         int(np.size(leaf)) for arg in first for leaf in jax.tree_util.tree_leaves(arg)

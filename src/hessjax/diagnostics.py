@@ -1,63 +1,165 @@
-"""The optimum certificate: is the estimate a strict local maximum?
+"""The optimum certificate: can the exact-Hessian standard errors be used?
 
-Each flag is computed from exact derivatives at the estimate and judged on the
+Each flag is computed from exact derivatives and a few log-likelihood values
+at the estimate. Positive definiteness and conditioning are judged on the
 correlation-scaled observed information S = D^-1 H D^-1 (unit diagonal), so
-the verdict does not depend on parameter units.
+the verdict does not depend on parameter units; whether the quadratic model
+behind the standard errors holds is judged by evaluating the log-likelihood
+at the ends of each parameter's Wald interval.
 
 Flags, their causes and fixes
 -----------------------------
 converged
-    The optimizer's gradient test passed. If false: raise ``max_steps``, start
-    closer, rescale parameters, or check the optimizer message.
+    The estimate is at the maximum to working precision: the optimizer's
+    test passed, or (the information being positive definite) the Newton
+    step to the maximum is below ``decrement_tolerance`` in standard-error
+    units. The second clause makes a point found elsewhere (``max_steps=0``)
+    or a fit whose gradient is rounding-limited (covariates in the hundreds)
+    certifiable. If false: raise ``max_steps``, start closer, rescale.
 grad_norm
-    Largest absolute gradient component of the log-likelihood. Informational;
-    what matters for the estimate is the Newton decrement.
-newton_decrement
-    g' H^-1 g, exact: twice the predicted log-likelihood gain of one more
-    Newton step. Above ``decrement_tolerance`` the estimate is measurably short
-    of the maximum (by more than about 1e-4 standard errors).
+    Largest absolute gradient component of the log-likelihood. Informational.
+newton_decrement, newton_step_se
+    g' H^-1 g (twice the predicted log-likelihood gain of one more Newton
+    step) and the largest component of the Newton step in standard errors,
+    max_i |(H^-1 g)_i| / se_i <= sqrt(decrement): how far the estimate is
+    from the maximum, in the units inference cares about.
 hessian_is_pd
     The observed information is positive definite beyond ``flat_tolerance``
-    (scaled eigenvalues). If false, standard errors are NaN: the model is
-    not identified along a flat direction, or the point is a saddle. Fix the
-    model (drop or constrain a parameter) or the start; see ``directions``.
-min_eigenvalue, max_eigenvalue
-    Extreme eigenvalues of the observed information in the parameters' own
-    units.
-condition_number
-    max/min eigenvalue of the scaled information: how much the data
-    distinguish the best- from the worst-determined combination of parameters.
-    Above 1/flat_tolerance (~4.5e12) the worst combination is numerically
-    flat: its standard error would have fewer than three correct digits.
+    (scaled eigenvalues). If false, standard errors are NaN.
+min_eigenvalue, max_eigenvalue, condition_number
+    Extreme eigenvalues of the information in the parameters' own units, and
+    the condition number of the scaled information.
 is_saddle
     A negative scaled eigenvalue: the likelihood increases along some
-    direction, so this is not a maximum. Refit with ``method="newton"`` (it
-    follows negative curvature) or from another start.
+    direction, so this is not a maximum.
+wald_adequate, quadratic_ratio
+    Per parameter: along the direction in which the Wald interval of
+    parameter i is built (x + t cov[:, i] / se_i, which moves parameter i by
+    t standard errors and the others by their regression on it), the
+    quadratic model predicts a log-likelihood drop of t^2 / 2 (plus the
+    linear term). ``quadratic_ratio`` is actual / predicted drop at t = -1.96,
+    -1, 1, 1.96; ``wald_adequate`` requires every ratio in
+    [1/10, 10] (a Wald end point within a factor sqrt(10) of where the
+    likelihood puts it). Near 0 or negative: the likelihood is flat on that
+    side, the estimate is running off to infinity (separation, a variance at
+    zero on the log scale, a probability at 0 or 1 through a logit). Far
+    above 1: the Hessian understates the curvature (a degenerate optimum,
+    where the Hessian vanishes). Differences below the measured rounding
+    noise of the log-likelihood are not judged.
 at_boundary
-    Per parameter: the log-likelihood is not finite at one end of the 95%
-    Wald interval, so the interval leaves the parameter space and is invalid.
-    Use profile intervals, or reparameterize (log, logit).
+    Per parameter: the log-likelihood is NaN at an end of the 95% Wald
+    interval: the interval leaves the function's domain. (A log-likelihood
+    that is merely -inf there, e.g. from overflow, counts as a very steep
+    drop in ``quadratic_ratio``, not as a boundary.)
+nonfinite_derivative
+    Per parameter: the log-likelihood is finite but its gradient or its
+    Hessian row is not (typically ``jnp.where`` around ``log(0)``; see the
+    JAX FAQ's "double where").
+weakest_gain
+    Log-likelihood gain one scaled unit either way along the weakest
+    direction (the smallest scaled eigenvalue). On a flat direction, a gain
+    above the rounding noise means the maximum lies at infinity (not a
+    non-identified model, where the likelihood is exactly constant).
+loglik_noise
+    Measured rounding noise of the log-likelihood at the estimate.
 is_valid
-    converged and hessian_is_pd and not is_saddle and the Newton decrement
-    below tolerance: the standard errors can be trusted as far as the
-    local quadratic approximation goes.
+    converged, positive definite, no saddle, Newton decrement below
+    tolerance, every derivative finite, and every Wald interval inside the
+    domain with the quadratic model adequate: the standard errors and Wald
+    intervals can be used.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._precision import EPS
-from .covariance import ScaledSpectrum, flat_tolerance
+from .covariance import ScaledSpectrum, flat_tolerance, normal_quantile
 
-__all__ = ["Diagnostics", "certify", "decrement_tolerance"]
+__all__ = [
+    "Diagnostics",
+    "Probes",
+    "certify",
+    "likelihood_probes",
+    "decrement_tolerance",
+    "QUADRATIC_RATIO_RANGE",
+    "PROBE_POINTS",
+]
 
 #: Newton decrements above this mean the estimate is short of the maximum by
 #: more than about sqrt(tolerance) ~ 1e-4 standard errors.
 decrement_tolerance = float(np.sqrt(EPS))
+
+#: Where the log-likelihood is probed, in standard errors along each
+#: parameter's Wald direction: both 95% end points and one SE either side.
+PROBE_POINTS = (-float(normal_quantile(0.95)), -1.0, 1.0, float(normal_quantile(0.95)))
+
+#: Accepted actual / predicted log-likelihood drop at the probes. A ratio r
+#: moves the point where the likelihood reaches the drop the Wald interval
+#: assumes by about 1/sqrt(r): outside [0.1, 10] the Wald end point is off by
+#: more than a factor sqrt(10) ~ 3.2 (a well-posed model with n = 5 observations
+#: stays within [0.3, 5.2]; separation, a variance or probability at its bound
+#: and a vanishing Hessian give ratios below 1e-6 or above 1e6).
+QUADRATIC_RATIO_RANGE = (0.1, 10.0)
+
+# A probe difference counts only beyond this many times the measured noise of f.
+_NOISE_FACTOR = 64.0
+
+
+class Probes(NamedTuple):
+    """Log-likelihood evaluations around the estimate (see :func:`likelihood_probes`)."""
+
+    drops: jax.Array  # (n, 4) actual increase of the minimized objective at PROBE_POINTS
+    predicted: jax.Array  # (n, 4) what the quadratic model predicts there
+    nan_at: jax.Array  # (n,) NaN at some probe: the Wald interval leaves the domain
+    noise: jax.Array  # () rounding noise of the objective at the estimate
+    weakest_gain: jax.Array  # (2,) objective decrease one scaled unit either way along the weakest direction
+
+
+def likelihood_probes(
+    value: Callable, x: jax.Array, f: jax.Array, g: jax.Array, cov: jax.Array,
+    se: jax.Array, spectrum: ScaledSpectrum,
+) -> Probes:
+    """Evaluate the minimized objective ``value(z)`` around the estimate (pure).
+
+    4n points along the Wald directions cov[:, i] / se_i at
+    :data:`PROBE_POINTS`, 2 along the weakest scaled eigenvector, and 2 a few
+    ulps away to measure the rounding noise of f (the difference from the
+    exact first-order change is pure rounding at that distance). All in one
+    vmapped call.
+    """
+    n = x.shape[0]
+    t = jnp.asarray(PROBE_POINTS, x.dtype)
+    safe_se = jnp.where(jnp.isfinite(se) & (se > 0), se, 1.0)
+    directions = jnp.nan_to_num(cov / safe_se[None, :]).T  # (n, n): row i moves x_i by se_i
+    wald_points = x[None, None, :] + t[None, :, None] * directions[:, None, :]
+    weakest = spectrum.eigenvectors[:, 0] / spectrum.scale
+    eigen_points = x[None, :] + jnp.asarray([-1.0, 1.0], x.dtype)[:, None] * weakest[None, :]
+    # Alternating signs, 4 ulps: far below any curvature effect, so only rounding is left.
+    ulps = 4.0 * EPS * jnp.maximum(jnp.abs(x), jnp.finfo(x.dtype).tiny)
+    delta = ulps * jnp.where(jnp.arange(n) % 2 == 0, 1.0, -1.0)
+    noise_points = jnp.stack([x + delta, x - delta])
+    points = jnp.concatenate([wald_points.reshape(4 * n, n), eigen_points, noise_points])
+    values = jax.vmap(value)(points)
+    wald_values = values[: 4 * n].reshape(n, 4)
+    drops = wald_values - f
+    slope = directions @ g  # first-order change per unit t
+    predicted = t[None, :] * slope[:, None] + 0.5 * t[None, :] ** 2
+    first_order = jnp.stack([g @ delta, -(g @ delta)])
+    measured = jnp.abs(values[4 * n + 2:] - f - first_order)
+    noise = jnp.maximum(jnp.max(jnp.where(jnp.isfinite(measured), measured, 0.0)), EPS * jnp.abs(f))
+    return Probes(
+        drops=drops,
+        predicted=predicted,
+        nan_at=jnp.any(jnp.isnan(wald_values), axis=1),
+        noise=noise,
+        weakest_gain=f - values[4 * n: 4 * n + 2],
+    )
 
 
 @jax.tree_util.register_dataclass
@@ -66,7 +168,8 @@ class Diagnostics:
     """Certificate of the optimum (see the module docstring for each flag).
 
     ``str(diagnostics)`` is a one-screen verdict; :meth:`directions` names
-    the parameter combinations along flat or negative-curvature directions.
+    the parameter combinations along flat or negative-curvature directions,
+    :meth:`problems` every reason the standard errors cannot be used.
 
     Examples
     --------
@@ -95,7 +198,113 @@ class Diagnostics:
     at_boundary: jax.Array
     scaled_eigenvalues: jax.Array
     scaled_eigenvectors: jax.Array
+    newton_step_se: jax.Array = None
+    wald_adequate: jax.Array = None
+    quadratic_ratio: jax.Array = None
+    nonfinite_derivative: jax.Array = None
+    weakest_gain: jax.Array = None
+    loglik_noise: jax.Array = None
     names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
+
+    # -- reasons -----------------------------------------------------------------------
+    @property
+    def runs_off(self) -> bool:
+        """The log-likelihood still increases (above its noise) one scaled unit
+        along the weakest direction while that direction is flat or the Wald
+        check fails: the maximum lies at infinity or on a bound."""
+        gain = np.asarray(self.weakest_gain)
+        return bool(np.nanmax(gain) > _NOISE_FACTOR * float(self.loglik_noise))
+
+    @property
+    def is_unbounded(self) -> bool:
+        """Every scaled eigenvalue is negative: a minimum of the log-likelihood,
+        which then grows without bound (typically a negative log-likelihood
+        passed to ``fit``, which maximizes)."""
+        lam = np.asarray(self.scaled_eigenvalues)
+        return bool(np.all(np.isfinite(lam)) and lam[-1] < 0)
+
+    def wald_failures(self) -> list[tuple[str, str, str]]:
+        """``(name, kind, why)`` for each parameter whose Wald interval cannot be used.
+
+        ``kind`` is ``"domain"`` (NaN at an end of the 95% interval), ``"flat"``
+        (the log-likelihood barely drops, or rises, on one side: running off to
+        infinity or at a bound) or ``"steep"`` (it drops far faster than the
+        Hessian predicts: a degenerate optimum).
+        """
+        if np.ndim(self.is_valid) != 0:
+            raise ValueError("wald_failures() needs an unbatched result; index it first.")
+        out = []
+        ratios = np.asarray(self.quadratic_ratio)
+        lo, hi = QUADRATIC_RATIO_RANGE
+        for i, name in enumerate(self.names):
+            if bool(np.asarray(self.at_boundary)[i]):
+                out.append((name, "domain", "the log-likelihood is not defined (NaN) at an end of its 95% "
+                                  "Wald interval: the interval leaves the parameter space"))
+                continue
+            if bool(np.asarray(self.wald_adequate)[i]) or not np.all(np.isfinite(ratios[i]) | np.isinf(ratios[i])):
+                continue
+            r = ratios[i]
+            low = np.where(r < lo)[0]
+            if low.size:
+                k = low[0]
+                side = "above" if PROBE_POINTS[k] > 0 else "below"
+                out.append((name, "flat", f"the log-likelihood is nearly flat {side} the estimate (at "
+                                  f"{PROBE_POINTS[k]:+.3g} SE it drops {r[k]:.2g} times what the "
+                                  "Hessian predicts): the estimate is running off to infinity or "
+                                  "sits at a bound of the parameter space"))
+                continue
+            k = int(np.argmax(np.where(np.isfinite(r), r, np.inf)))
+            out.append((name, "steep", f"the log-likelihood falls far faster than the Hessian predicts (at "
+                              f"{PROBE_POINTS[k]:+.3g} SE it drops {r[k]:.2g} times the prediction): "
+                              "the Hessian vanishes or is not representative at this scale "
+                              "(a degenerate optimum); the SEs overstate the uncertainty"))
+        return out
+
+    def problems(self) -> list[str]:
+        """Every reason the standard errors cannot be used, with what to do; empty when valid."""
+        if np.ndim(self.is_valid) != 0:
+            raise ValueError("problems() needs an unbatched result; index it first.")
+        out = []
+        bad = [n for n, b in zip(self.names, np.asarray(self.nonfinite_derivative)) if b]
+        if bad:
+            out.append(
+                f"the log-likelihood is finite but its derivatives are not (NaN or inf) for "
+                f"{', '.join(bad)}: typically jnp.where around log(0) or a division by zero in an "
+                "unused branch (the gradient of the discarded branch is still computed). Use the "
+                "'double where' fix from the JAX FAQ: safe = jnp.where(ok, x, 1.0); "
+                "jnp.where(ok, jnp.log(safe), 0.0)"
+            )
+        if self.is_unbounded and bool(self.is_saddle):
+            out.append(
+                "the log-likelihood curves upward in every direction here (a minimum, not a "
+                "maximum) and grows without bound; fit MAXIMIZES loglik: if you passed a negative "
+                "log-likelihood, return its negative"
+            )
+        elif bool(self.is_saddle):
+            out.append("a saddle point: the log-likelihood increases along a direction (see "
+                       "directions()); refit with method='newton' or from another start")
+        elif not bool(self.hessian_is_pd) and not bad:
+            if self.runs_off:
+                out.append(
+                    "the log-likelihood is flat to second order but still increases along the "
+                    "weakest direction: the maximum is at infinity (separation, a variance or "
+                    "probability at its bound); use a bound, a penalty or more data, and "
+                    "profile intervals"
+                )
+            else:
+                out.append("the information matrix is singular: a parameter combination is not "
+                           "identified (see directions()); fix or drop a parameter")
+        if bool(self.hessian_is_pd):
+            for name, _, why in self.wald_failures():
+                out.append(f"{name}: {why}. Use conf_int(method='profile'), a bound, more data "
+                           "or a reparametrization")
+            if not bool(self.converged):
+                out.append("the optimizer did not reach the maximum (see optimizer.message)")
+            elif not float(self.newton_decrement) <= decrement_tolerance:
+                out.append(f"the estimate is {float(self.newton_step_se):.2g} standard errors "
+                           "short of the maximum (Newton decrement "
+                           f"{float(self.newton_decrement):.3g}); refit from here")
+        return out
 
     def directions(self, threshold: float = 0.1) -> list[str]:
         """Name the flat and negative-curvature directions, worst first.
@@ -129,6 +338,11 @@ class Diagnostics:
                     f"{combo}: negative curvature (scaled eigenvalue {shown}) - the likelihood "
                     "increases along this direction: a saddle, not a maximum"
                 )
+            elif k == int(np.argmin(lam)) and self.weakest_gain is not None and self.runs_off:
+                out.append(
+                    f"{combo}: flat (scaled eigenvalue {shown}) but the log-likelihood still "
+                    "increases along it - the maximum is at infinity"
+                )
             else:
                 who = (
                     " and ".join(involved)
@@ -157,18 +371,42 @@ def certify(
     cov: jax.Array,
     cholesky_ok: jax.Array,
     spectrum: ScaledSpectrum,
-    at_boundary: jax.Array,
+    probes: Probes,
     names: tuple,
 ) -> Diagnostics:
-    """Compute the certificate from exact derivatives at the estimate (pure)."""
+    """Compute the certificate from exact derivatives and probes at the estimate (pure).
+
+    ``converged`` is the optimizer's own test; ``grad`` and ``hessian`` are
+    those of the minimized objective (the negative log-likelihood).
+    """
     lam = spectrum.eigenvalues
     top = jnp.max(jnp.abs(lam))
     pd = jnp.all(jnp.isfinite(lam)) & (lam[0] > flat_tolerance * top) & cholesky_ok
     saddle = lam[0] < -flat_tolerance * top
-    decrement = jnp.where(pd, grad @ cov @ grad, jnp.nan)
+    newton_step = cov @ grad
+    decrement = jnp.where(pd, grad @ newton_step, jnp.nan)
+    se = jnp.sqrt(jnp.abs(jnp.diag(cov)))
+    step_se = jnp.where(pd, jnp.max(jnp.abs(newton_step) / jnp.where(se > 0, se, 1.0)), jnp.nan)
+    # A point within sqrt(eps) of the maximum in the information metric is at the
+    # maximum for inference, whatever the optimizer's own (gradient) test said:
+    # rounding can keep a large-scale gradient above any relative tolerance.
+    at_maximum = pd & (decrement <= decrement_tolerance)
+    converged = converged | at_maximum
     raw = jnp.linalg.eigvalsh(0.5 * (hessian + hessian.T))
     condition = jnp.where(lam[0] > 0, lam[-1] / jnp.where(lam[0] > 0, lam[0], 1.0), jnp.inf)
-    valid = converged & pd & ~saddle & (decrement <= decrement_tolerance)
+    nonfinite = ~jnp.isfinite(grad) | ~jnp.all(jnp.isfinite(hessian), axis=1)
+
+    lo, hi = QUADRATIC_RATIO_RANGE
+    ratio = probes.drops / probes.predicted
+    # Differences the rounding noise of f can explain are not judged.
+    unresolved = jnp.abs(probes.drops - probes.predicted) <= _NOISE_FACTOR * probes.noise
+    in_range = (ratio >= lo) & (ratio <= hi)
+    adequate = jnp.all(unresolved | in_range, axis=1) & ~probes.nan_at & pd
+    at_boundary = pd & probes.nan_at
+    valid = (
+        converged & pd & ~saddle & (decrement <= decrement_tolerance)
+        & jnp.all(adequate) & ~jnp.any(nonfinite)
+    )
     return Diagnostics(
         converged=converged,
         grad_norm=jnp.max(jnp.abs(grad)),
@@ -182,5 +420,11 @@ def certify(
         at_boundary=at_boundary,
         scaled_eigenvalues=lam,
         scaled_eigenvectors=spectrum.eigenvectors,
+        newton_step_se=step_se,
+        wald_adequate=adequate,
+        quadratic_ratio=jnp.where(pd, ratio, jnp.nan),
+        nonfinite_derivative=nonfinite,
+        weakest_gain=probes.weakest_gain,
+        loglik_noise=probes.noise,
         names=tuple(names),
     )

@@ -21,14 +21,13 @@ from .covariance import (
     cholesky_covariance,
     correlation,
     delta_covariance,
-    normal_quantile,
     pinv_covariance,
     sandwich_covariance,
     scaled_spectrum,
     standard_errors,
     wald_intervals,
 )
-from .diagnostics import Diagnostics, certify
+from .diagnostics import Diagnostics, certify, decrement_tolerance, likelihood_probes
 from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult
@@ -310,14 +309,11 @@ def _analysis(obj: Objective, covariance_method: str, names: tuple) -> Callable:
         if covariance_method == "pinv":
             cov = pinv_covariance(spectrum)
         se = standard_errors(cov)
-        # Boundary check: is the log-likelihood finite at both ends of each
-        # parameter's 95% Wald interval (others held at the estimate)?
-        z = normal_quantile(0.95)
-        steps = jnp.concatenate([jnp.diag(z * se), -jnp.diag(z * se)])
-        ends = jax.vmap(lambda p: obj.value(p, args))(x + jnp.nan_to_num(steps))
-        finite_ends = jnp.isfinite(ends).reshape(2, -1).all(axis=0)
-        at_boundary = jnp.isfinite(se) & ~finite_ends
-        cert = certify(converged, g, hessian, cov, chol_ok, spectrum, at_boundary, names)
+        # The log-likelihood at the ends of each Wald interval (is the quadratic
+        # model behind the SEs right at their scale?), along the weakest
+        # direction, and a few ulps away (its rounding noise).
+        probes = likelihood_probes(lambda z: obj.value(z, args), x, f, g, cov, se, spectrum)
+        cert = certify(converged, g, hessian, cov, chol_ok, spectrum, probes, names)
         return f, g, hessian, cov, se, cert
 
     return analyze
@@ -340,7 +336,7 @@ def _build_fit(obj: Objective, static: tuple, covariance_method: str, names: tup
             cov=cov,
             se=unravel(se),
             corr=correlation(cov),
-            converged=opt.success,
+            converged=cert.converged,
             diagnostics=cert,
             optimizer=opt,
             data=args,
@@ -356,7 +352,7 @@ def _build_fit(obj: Objective, static: tuple, covariance_method: str, names: tup
 def prepare_fit(loglik, init, data, method, covariance, options):
     """Eager shell of :func:`fit`: validate, bind, and fetch the compiled pipeline.
 
-    Returns ``(run, x0, args, option_data)``; ``run(x0, args, option_data)``
+    Returns ``(run, x0, args, option_data, objective)``; ``run(x0, args, option_data)``
     is pure and jitted (``fit_batch`` vmaps it).
     """
     if covariance not in COVARIANCE_METHODS:
@@ -383,40 +379,107 @@ def prepare_fit(loglik, init, data, method, covariance, options):
     names = spec_names(obj.spec)
     key = ("fit", *static, covariance, nobs)
     run = obj.solver(key, lambda: _build_fit(obj, static, covariance, names, nobs))
-    return run, x, args, option_data
+    return run, x, args, option_data, obj
 
 
-def warn_about(result: FitResult) -> None:
-    """One warning per kind of trouble, stating the flags (eager results only)."""
+def _data_names(fun: Callable, count: int) -> list[str]:
+    """``data[k]`` labels for error messages, with the parameter name where known."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(fun).parameters.values())[1:]
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for k in range(count):
+        p = params[k] if k < len(params) else None
+        named = p is not None and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        names.append(f"data argument {k + 1} (`{p.name}`)" if named else f"data argument {k + 1}")
+    return names
+
+
+def check_finite_data(obj: Objective, loglik: Callable, x, args: tuple) -> None:
+    """Raise before optimizing when data hold NaN/inf and the loglik is not finite at ``init``.
+
+    A model may legitimately mask missing values (``jnp.where(jnp.isnan(y), 0, ...)``),
+    so non-finite data alone are not an error; the log-likelihood is evaluated
+    (one small compilation) only when some data value is not finite.
+
+    Raises
+    ------
+    ValueError
+        Naming the data argument (position and parameter name), how many values
+        are not finite, and the first indices.
+    """
+    bad = []
+    labels = _data_names(loglik, len(args))
+    for k, arg in enumerate(args):
+        for path, leaf in jax.tree_util.tree_flatten_with_path(arg)[0]:
+            if is_traced(leaf) or not hasattr(leaf, "dtype"):
+                continue
+            if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+                continue
+            values = np.asarray(leaf)
+            finite = np.isfinite(values)
+            if not finite.all():
+                where = np.argwhere(~finite)[:5]
+                first = ", ".join(str(tuple(int(i) for i in w)) if values.ndim > 1 else str(int(w[0]))
+                                  for w in where)
+                bad.append(f"{labels[k]}{jax.tree_util.keystr(path)} has {int((~finite).sum())} "
+                           f"non-finite value(s) (NaN/inf), first at index {first}")
+    if not bad:
+        return
+    if bool(np.isfinite(np.asarray(obj.value_jit(x, args)))):
+        return
+    raise ValueError(
+        "the log-likelihood is not finite at `init` and the data are not: "
+        + "; ".join(bad)
+        + ". Remove or impute those observations (or mask them inside loglik with jnp.where), "
+        "then fit again."
+    )
+
+
+def warn_about(result) -> None:
+    """One warning per kind of trouble, stating the flags (eager results only).
+
+    Shared by ``fit`` and ``least_squares`` (any result with ``diagnostics``,
+    ``optimizer`` and ``covariance_method``).
+    """
     d = result.diagnostics
     if is_traced(d.is_valid) or np.ndim(d.is_valid) != 0:
         return
     if not bool(d.hessian_is_pd):
-        problems = "; ".join(d.directions()) or "the information matrix is not finite"
+        problems = "; ".join(d.problems() + d.directions()) or "the information matrix is not finite"
         what = "a saddle point" if bool(d.is_saddle) else "not positive definite"
         shown = (
             "the requested pseudo-inverse is shown instead, flagged: it is not a valid covariance"
-            if result.covariance_method == "pinv"
+            if getattr(result, "covariance_method", "cholesky") == "pinv"
             else "standard errors are NaN"
         )
         warn(f"the observed information at the estimate is {what}: {shown}. {problems}.", HessianWarning)
-    if not bool(d.converged) or (bool(d.hessian_is_pd) and not bool(d.is_valid)):
-        message = result.optimizer.message
+    pd = bool(d.hessian_is_pd)
+    if not bool(d.converged) or (pd and not bool(d.newton_decrement <= decrement_tolerance)):
+        distance = f", {float(d.newton_step_se):.2g} SE from the maximum" if pd else ""
         warn(
             "the fit did not reach a certified maximum "
-            f"(converged={bool(d.converged)}, newton_decrement={float(d.newton_decrement):.3g}): "
-            f"{message}",
+            f"(converged={bool(d.converged)}, newton_decrement={float(d.newton_decrement):.3g}"
+            f"{distance}): {result.optimizer.message}",
             ConvergenceWarning,
         )
-    flagged = [n for n, b in zip(result.names, np.asarray(d.at_boundary)) if b]
-    if flagged:
-        warn(
-            f"the 95% Wald interval of {', '.join(flagged)} leaves the region where the "
-            "log-likelihood is finite: the estimate is at or near a boundary of the "
-            "parameter space and Wald intervals are invalid there. Use "
-            "conf_int(method='profile') or reparameterize (e.g. log or logit scale).",
-            BoundaryWarning,
-        )
+    if not pd:
+        return
+    failures = d.wald_failures()
+    for kinds, category in ((("domain", "flat"), BoundaryWarning), (("steep",), HessianWarning)):
+        hit = [(name, why) for name, kind, why in failures if kind in kinds]
+        if hit:
+            listed = "; ".join(f"{name}: {why}" for name, why in hit)
+            warn(
+                "the standard errors and Wald intervals of "
+                f"{', '.join(name for name, _ in hit)} cannot be used - {listed}. Use "
+                "conf_int(method='profile'), a bound on the parameter, more data or a "
+                "reparametrization.",
+                category,
+            )
 
 
 @float64_entry_point
@@ -476,7 +539,8 @@ def fit(
     >>> bool(res.diagnostics.is_valid)
     True
     """
-    run, x, args, option_data = prepare_fit(loglik, init, data, method, covariance, options)
+    run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options)
+    check_finite_data(obj, loglik, x, args)
     result = dataclasses.replace(run(x, args, option_data), function=loglik)
     warn_about(result)
     return result

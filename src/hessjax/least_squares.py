@@ -32,7 +32,7 @@ from .covariance import (
     scaled_spectrum,
     standard_errors,
 )
-from .diagnostics import Diagnostics, certify
+from .diagnostics import Diagnostics, certify, likelihood_probes
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult, Status, iterate
 from .optimize.levenberg_marquardt import LevenbergMarquardt, LMOptions
@@ -148,12 +148,16 @@ def _build(obj: Objective, max_steps: int, names: tuple, nobs: int) -> Callable:
         cov_mle, chol_ok = cholesky_covariance(info, spectrum)
         grad = jac.T @ r / sigma2
         converged = status == Status.SUCCESS
-        cert = certify(
-            converged, grad, info, cov_mle, chol_ok, spectrum, jnp.zeros(n, bool), names
+        # The Gaussian negative log-likelihood at sigma^2 = rss/n, up to a constant.
+        nll = lambda z: obj.value(z, args) / sigma2  # noqa: E731
+        probes = likelihood_probes(
+            nll, x, state.f / sigma2, grad, cov_mle, standard_errors(cov_mle), spectrum
         )
+        cert = certify(converged, grad, info, cov_mle, chol_ok, spectrum, probes, names)
+        converged = cert.converged
         opt = MinimizeResult(
             x=unravel(x), fun=state.f, grad=unravel(state.g), nit=nit, nfev=state.nfev,
-            ngev=state.ngev, nhev=state.nhev, status=status, success=converged,
+            ngev=state.ngev, nhev=state.nhev, status=status, success=status == Status.SUCCESS,
         )
         return LeastSquaresResult(
             params=unravel(x),

@@ -41,17 +41,43 @@ def _fmt(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
 
 
+_WALD_KIND = {
+    "domain": "its 95% Wald interval leaves the parameter space",
+    "flat": "flat on one side - running off to infinity or at a bound",
+    "steep": "far steeper than the Hessian says - a degenerate optimum",
+}
+
+
 def verdict(d) -> str:
-    """One line: can the standard errors be trusted?"""
+    """One line: can the standard errors be used? (the first failing reason)"""
     if bool(d.is_valid):
         return "VALID: a strict local maximum; the exact-Hessian standard errors can be used."
+    bad = [n for n, b in zip(d.names, np.asarray(d.nonfinite_derivative)) if b]
+    if bad:
+        return (f"NOT VALID: the log-likelihood is finite but its derivatives are not for "
+                f"{', '.join(bad)} (jnp.where around log(0)? see the 'double where' fix).")
+    if bool(d.is_saddle) and d.is_unbounded:
+        return ("NOT VALID: a minimum of the log-likelihood, not a maximum - it grows without "
+                "bound (fit maximizes: did you pass a negative log-likelihood?).")
     if bool(d.is_saddle):
         return "NOT VALID: a saddle point (negative curvature) - not a maximum."
     if not bool(d.hessian_is_pd):
+        if d.runs_off:
+            return ("NOT VALID: the maximum is at infinity (the log-likelihood still increases "
+                    "along a flat direction) - SEs undefined.")
         return "NOT VALID: the information matrix is singular (flat directions) - SEs undefined."
+    failures = d.wald_failures()
+    if failures:
+        parts = {}
+        for name, kind, _ in failures:
+            parts.setdefault(kind, []).append(name)
+        what = "; ".join(f"{', '.join(names)}: {_WALD_KIND[kind]}" for kind, names in parts.items())
+        return (f"NOT VALID: the log-likelihood is not quadratic over the standard errors ({what}) "
+                "- SEs and Wald intervals cannot be used; see the reasons below.")
     if not bool(d.converged):
         return "NOT VALID: the optimizer did not converge."
-    return "NOT VALID: the estimate is measurably short of the maximum (Newton decrement)."
+    return (f"NOT VALID: the estimate is {float(d.newton_step_se):.2g} standard errors short of "
+            "the maximum (Newton decrement).")
 
 
 def render_diagnostics(d) -> str:
@@ -67,19 +93,26 @@ def render_diagnostics(d) -> str:
     def mark(ok: bool) -> str:
         return "ok " if ok else "NO "
 
+    pd = bool(d.hessian_is_pd)
+    wald_ok = pd and bool(np.all(np.asarray(d.wald_adequate)))
+    finite = not bool(np.any(np.asarray(d.nonfinite_derivative)))
     lines = [
         verdict(d),
-        f"  [{mark(bool(d.converged))}] converged             optimizer gradient test passed",
-        f"  [{mark(bool(d.hessian_is_pd))}] hessian_is_pd         observed information positive definite",
+        f"  [{mark(bool(d.converged))}] converged             at the maximum to working precision",
+        f"  [{mark(finite)}] finite derivatives    gradient and Hessian finite",
+        f"  [{mark(pd)}] hessian_is_pd         observed information positive definite",
         f"  [{mark(not bool(d.is_saddle))}] not a saddle          no negative curvature",
-        f"  [{mark(bool(d.newton_decrement <= decrement_tolerance))}] newton_decrement      {float(d.newton_decrement):.3g} (g'H^-1g)",
+        f"  [{mark(bool(d.newton_decrement <= decrement_tolerance))}] newton_decrement      "
+        f"{float(d.newton_decrement):.3g} (g'H^-1g; {float(d.newton_step_se):.2g} SE from the maximum)",
+        f"  [{mark(wald_ok)}] wald_adequate         loglik drops as the Hessian predicts at +-1, +-1.96 SE",
         f"        grad_norm             {float(d.grad_norm):.3g}",
         f"        eigenvalues           min {float(d.min_eigenvalue):.4g}, max {float(d.max_eigenvalue):.4g}",
         f"        condition_number      {float(d.condition_number):.3g} (correlation-scaled)",
     ]
-    boundary = [n for n, b in zip(d.names, np.asarray(d.at_boundary)) if b]
-    if boundary:
-        lines.append(f"  [NO ] Wald intervals leave the parameter space for: {', '.join(boundary)}")
+    problems = d.problems()
+    if problems:
+        lines.append("  Why, and what to do:")
+        lines += [f"    - {text}" for text in problems]
     directions = d.directions()
     if directions:
         lines.append("  Problem directions:")
@@ -259,19 +292,27 @@ def render_diagnostics_html(d) -> str:
     if np.ndim(d.is_valid) != 0:
         return f"<pre>{html.escape(render_diagnostics(d))}</pre>"
     color = "#d4edda" if bool(d.is_valid) else "#f8d7da"
+    pd = bool(d.hessian_is_pd)
     rows = [
-        ("converged", "ok" if bool(d.converged) else "NO", "optimizer gradient test"),
-        ("hessian_is_pd", "ok" if bool(d.hessian_is_pd) else "NO", "observed information positive definite"),
+        ("converged", "ok" if bool(d.converged) else "NO", "at the maximum to working precision"),
+        ("finite derivatives", "NO" if bool(np.any(np.asarray(d.nonfinite_derivative))) else "ok",
+         "gradient and Hessian finite"),
+        ("hessian_is_pd", "ok" if pd else "NO", "observed information positive definite"),
         ("is_saddle", "NO" if bool(d.is_saddle) else "ok", "negative curvature"),
-        ("newton_decrement", f"{float(d.newton_decrement):.3g}", "g'H^-1g"),
+        ("newton_decrement", f"{float(d.newton_decrement):.3g}",
+         f"g'H^-1g; {float(d.newton_step_se):.2g} SE from the maximum"),
+        ("wald_adequate", "ok" if pd and bool(np.all(np.asarray(d.wald_adequate))) else "NO",
+         "loglik drops as the Hessian predicts at +-1, +-1.96 SE"),
         ("grad_norm", f"{float(d.grad_norm):.3g}", "max |gradient|"),
         ("eigenvalues", f"{float(d.min_eigenvalue):.4g} .. {float(d.max_eigenvalue):.4g}", "observed information"),
         ("condition_number", f"{float(d.condition_number):.3g}", "correlation-scaled"),
     ]
+    problems = "".join(f"<li>{html.escape(s)}</li>" for s in d.problems())
     directions = "".join(f"<li>{html.escape(s)}</li>" for s in d.directions())
     return (
         f"<div style='background:{color};padding:4px'><p><b>{html.escape(verdict(d))}</b></p>"
         f"{_html_table(('check', 'value', 'meaning'), rows)}"
+        + (f"<ul>{problems}</ul>" if problems else "")
         + (f"<ul>{directions}</ul>" if directions else "")
         + "</div>"
     )
