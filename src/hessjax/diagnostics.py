@@ -55,6 +55,11 @@ nonfinite_derivative
     Per parameter: the log-likelihood is finite but its gradient or its
     Hessian row is not (typically ``jnp.where`` around ``log(0)``; see the
     JAX FAQ's "double where").
+grows_without_bound, loglik_start
+    The fit did not reach a maximum and the log-likelihood rose from
+    ``loglik_start`` (its value at ``init``) by orders of magnitude: it has no
+    maximum - typically a negative log-likelihood passed to ``fit``, which
+    maximizes. Computed by the eager ``fit`` only when the fit failed.
 weakest_gain
     Log-likelihood gain one scaled unit either way along the weakest
     direction (the smallest scaled eigenvalue). On a flat direction, a gain
@@ -92,8 +97,12 @@ __all__ = [
 ]
 
 #: Newton decrements above this mean the estimate is short of the maximum by
-#: more than about sqrt(tolerance) ~ 1e-4 standard errors.
-decrement_tolerance = float(np.sqrt(EPS))
+#: more than 1e-3 standard errors in some direction (|step_i| / se_i <=
+#: sqrt(decrement)). Closer than that is the maximum for inference: a shift of
+#: delta SE lowers the coverage of a 95% Wald interval by about
+#: 1.96 phi(1.96) delta^2 ~ 6e-8. (Tighter, e.g. sqrt(eps), would reject good
+#: optima found elsewhere, such as SciPy's BFGS at its default gtol.)
+decrement_tolerance = 1e-6
 
 #: Where the log-likelihood is probed, in standard errors along each
 #: parameter's Wald direction: both 95% end points and one SE either side.
@@ -204,6 +213,8 @@ class Diagnostics:
     nonfinite_derivative: jax.Array = None
     weakest_gain: jax.Array = None
     loglik_noise: jax.Array = None
+    grows_without_bound: jax.Array = None
+    loglik_start: jax.Array = None
     names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
 
     # -- reasons -----------------------------------------------------------------------
@@ -214,14 +225,6 @@ class Diagnostics:
         check fails: the maximum lies at infinity or on a bound."""
         gain = np.asarray(self.weakest_gain)
         return bool(np.nanmax(gain) > _NOISE_FACTOR * float(self.loglik_noise))
-
-    @property
-    def is_unbounded(self) -> bool:
-        """Every scaled eigenvalue is negative: a minimum of the log-likelihood,
-        which then grows without bound (typically a negative log-likelihood
-        passed to ``fit``, which maximizes)."""
-        lam = np.asarray(self.scaled_eigenvalues)
-        return bool(np.all(np.isfinite(lam)) and lam[-1] < 0)
 
     def wald_failures(self) -> list[tuple[str, str, str]]:
         """``(name, kind, why)`` for each parameter whose Wald interval cannot be used.
@@ -248,10 +251,16 @@ class Diagnostics:
             if low.size:
                 k = low[0]
                 side = "above" if PROBE_POINTS[k] > 0 else "below"
+                drop = r[k] * 0.5 * PROBE_POINTS[k] ** 2
+                if abs(drop) <= _NOISE_FACTOR * float(self.loglik_noise):
+                    change = "it does not change beyond its rounding noise"
+                elif r[k] > 0:
+                    change = f"it drops only {r[k]:.2g} times what the Hessian predicts"
+                else:
+                    change = "it rises instead of dropping"
                 out.append((name, "flat", f"the log-likelihood is nearly flat {side} the estimate (at "
-                                  f"{PROBE_POINTS[k]:+.3g} SE it drops {r[k]:.2g} times what the "
-                                  "Hessian predicts): the estimate is running off to infinity or "
-                                  "sits at a bound of the parameter space"))
+                                  f"{PROBE_POINTS[k]:+.3g} SE {change}): the estimate is running "
+                                  "off to infinity or sits at a bound of the parameter space"))
                 continue
             k = int(np.argmax(np.where(np.isfinite(r), r, np.inf)))
             out.append((name, "steep", f"the log-likelihood falls far faster than the Hessian predicts (at "
@@ -274,11 +283,11 @@ class Diagnostics:
                 "'double where' fix from the JAX FAQ: safe = jnp.where(ok, x, 1.0); "
                 "jnp.where(ok, jnp.log(safe), 0.0)"
             )
-        if self.is_unbounded and bool(self.is_saddle):
+        if bool(self.grows_without_bound):
             out.append(
-                "the log-likelihood curves upward in every direction here (a minimum, not a "
-                "maximum) and grows without bound; fit MAXIMIZES loglik: if you passed a negative "
-                "log-likelihood, return its negative"
+                f"the log-likelihood rose from {float(self.loglik_start):.6g} at init by orders "
+                "of magnitude without reaching a maximum: it grows without bound. fit MAXIMIZES loglik: if you passed a negative "
+                "log-likelihood, return its negative; otherwise the model has no maximum"
             )
         elif bool(self.is_saddle):
             out.append("a saddle point: the log-likelihood increases along a direction (see "
@@ -298,12 +307,11 @@ class Diagnostics:
             for name, _, why in self.wald_failures():
                 out.append(f"{name}: {why}. Use conf_int(method='profile'), a bound, more data "
                            "or a reparametrization")
-            if not bool(self.converged):
-                out.append("the optimizer did not reach the maximum (see optimizer.message)")
-            elif not float(self.newton_decrement) <= decrement_tolerance:
+            if not float(self.newton_decrement) <= decrement_tolerance:
                 out.append(f"the estimate is {float(self.newton_step_se):.2g} standard errors "
                            "short of the maximum (Newton decrement "
-                           f"{float(self.newton_decrement):.3g}); refit from here")
+                           f"{float(self.newton_decrement):.3g}): refit from here or raise "
+                           "max_steps (see optimizer.message)")
         return out
 
     def directions(self, threshold: float = 0.1) -> list[str]:
@@ -426,5 +434,7 @@ def certify(
         nonfinite_derivative=nonfinite,
         weakest_gain=probes.weakest_gain,
         loglik_noise=probes.noise,
+        grows_without_bound=jnp.asarray(False),
+        loglik_start=jnp.asarray(jnp.nan),
         names=tuple(names),
     )

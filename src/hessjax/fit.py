@@ -32,7 +32,7 @@ from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memo
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult
 from .optimize.minimize import pure_solve, solver_settings
-from .warnings import BoundaryWarning, ConvergenceWarning, HessianWarning, warn
+from .warnings import BoundaryWarning, ConvergenceWarning, HessianWarning, IntervalWarning, warn
 
 __all__ = ["fit", "FitResult", "DeltaResult", "BatchSummary", "COVARIANCE_METHODS"]
 
@@ -166,6 +166,7 @@ class FitResult:
         if not 0.0 < float(level) < 1.0:
             raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
         if method == "wald":
+            self._warn_if_unusable("conf_int(method='wald')")
             with jax.enable_x64(True):
                 return np.asarray(wald_intervals(self.estimate, self.se_vector, float(level)))
         if method == "profile":
@@ -233,6 +234,7 @@ class FitResult:
 
         value_tree = g(unravel(x))
         jac = jax.jacfwd(flat_g)(x)
+        self._warn_if_unusable("delta()", np.any(np.asarray(jac) != 0, axis=0))
         cov = delta_covariance(jac, jnp.asarray(self.cov))
         _, unravel_out = jax.flatten_util.ravel_pytree(value_tree)
         se = unravel_out(standard_errors(cov))
@@ -287,6 +289,29 @@ class FitResult:
         if np.ndim(self.loglik) != 0:
             return f"FitResult(batch of shape {np.shape(self.loglik)}, {len(self.names)} parameters)"
         return self.summary()
+
+    def _warn_if_unusable(self, what: str, involved=None) -> None:
+        """One IntervalWarning when finite SEs come from a fit that is not valid.
+
+        ``involved``: which parameters the requested quantity depends on (a
+        Wald failure elsewhere does not affect it); NaN SEs are flagged already.
+        """
+        d = self.diagnostics
+        if np.ndim(d.is_valid) != 0 or bool(d.is_valid) or not bool(d.hessian_is_pd):
+            return
+        failures = d.wald_failures()
+        if involved is not None and failures and bool(d.converged) and bool(
+            d.newton_decrement <= decrement_tolerance
+        ):
+            index = {name: i for i, name in enumerate(self.names)}
+            failures = [f for f in failures if bool(involved[index[f[0]]])]
+            if not failures:
+                return
+        reasons = "; ".join(d.problems())
+        warn(
+            f"{what} on a fit whose standard errors cannot be used: {reasons}.",
+            IntervalWarning,
+        )
 
     def _require_unbatched(self, what: str) -> None:
         if np.ndim(self.loglik) != 0:
@@ -439,6 +464,30 @@ def check_finite_data(obj: Objective, loglik: Callable, x, args: tuple) -> None:
     )
 
 
+def flag_unbounded(result: FitResult, obj: Objective, x0, args: tuple) -> FitResult:
+    """Set ``grows_without_bound`` when a failed fit ran the loglik up without limit.
+
+    The rule: no maximum was reached, and the log-likelihood rose from its
+    value at ``init`` by more than 1e3 (1 + |loglik(init)|) (or to +inf) -
+    orders of magnitude beyond what any finite maximum of a model at its
+    start value gives (separation: from -28 to 0). Costs one evaluation of
+    loglik at ``x0`` (and its compilation) only for failed fits.
+    """
+    d = result.diagnostics
+    if bool(d.converged) and not bool(d.is_saddle):
+        return result
+    start = -float(obj.value_jit(jnp.asarray(x0), args))
+    end = float(result.loglik)
+    if not np.isfinite(start) or np.isnan(end):
+        return result
+    if end == np.inf or end - start > 1e3 * (1.0 + abs(start)):
+        diagnostics = dataclasses.replace(
+            d, grows_without_bound=np.asarray(True), loglik_start=np.asarray(start)
+        )
+        result = dataclasses.replace(result, diagnostics=diagnostics)
+    return result
+
+
 def warn_about(result) -> None:
     """One warning per kind of trouble, stating the flags (eager results only).
 
@@ -542,5 +591,6 @@ def fit(
     run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options)
     check_finite_data(obj, loglik, x, args)
     result = dataclasses.replace(run(x, args, option_data), function=loglik)
+    result = flag_unbounded(result, obj, x, args)
     warn_about(result)
     return result

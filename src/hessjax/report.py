@@ -9,9 +9,11 @@ from __future__ import annotations
 import html
 import math
 
+import jax
 import numpy as np
 from scipy import stats
 
+from .covariance import wald_intervals
 from .diagnostics import decrement_tolerance
 
 __all__ = [
@@ -56,9 +58,9 @@ def verdict(d) -> str:
     if bad:
         return (f"NOT VALID: the log-likelihood is finite but its derivatives are not for "
                 f"{', '.join(bad)} (jnp.where around log(0)? see the 'double where' fix).")
-    if bool(d.is_saddle) and d.is_unbounded:
-        return ("NOT VALID: a minimum of the log-likelihood, not a maximum - it grows without "
-                "bound (fit maximizes: did you pass a negative log-likelihood?).")
+    if bool(d.grows_without_bound):
+        return ("NOT VALID: the log-likelihood grows without bound - fit maximizes: did you pass "
+                "a negative log-likelihood?")
     if bool(d.is_saddle):
         return "NOT VALID: a saddle point (negative curvature) - not a maximum."
     if not bool(d.hessian_is_pd):
@@ -74,8 +76,6 @@ def verdict(d) -> str:
         what = "; ".join(f"{', '.join(names)}: {_WALD_KIND[kind]}" for kind, names in parts.items())
         return (f"NOT VALID: the log-likelihood is not quadratic over the standard errors ({what}) "
                 "- SEs and Wald intervals cannot be used; see the reasons below.")
-    if not bool(d.converged):
-        return "NOT VALID: the optimizer did not converge."
     return (f"NOT VALID: the estimate is {float(d.newton_step_se):.2g} standard errors short of "
             "the maximum (Newton decrement).")
 
@@ -125,11 +125,15 @@ def _rows(result, level: float):
     se = result.se_vector
     z = est / se
     p = 2 * stats.norm.sf(np.abs(z))
-    ci = result.conf_int(level)
+    # The table shows the Wald interval of every row; unusable rows are marked, not warned about.
+    with jax.enable_x64(True):  # float64 like conf_int
+        ci = np.asarray(wald_intervals(est, se, level))
+    d = result.diagnostics
+    unusable = {name for name, _, _ in d.wald_failures()} if bool(d.hessian_is_pd) else set()
     for i, name in enumerate(result.names):
         dec = _decimals(se[i])
         yield (
-            name,
+            f"{name} !" if name in unusable else name,
             _fmt(est[i], dec),
             _fmt(se[i], dec + 1) if np.isfinite(se[i]) else "nan",
             f"{z[i]:.2f}" if np.isfinite(z[i]) else "nan",
@@ -158,6 +162,9 @@ def render_fit_text(result, level: float = 0.95) -> str:
         "-" * len(fmt(head)),
         *[fmt(r) for r in rows],
     ]
+    if any(str(r[0]).endswith(" !") for r in rows):
+        lines.append("! the standard error and Wald interval of this parameter cannot be used "
+                     "(see the reasons below)")
     if result.covariance_method == "pinv":
         lines.append(
             "WARNING: covariance is a PSEUDO-INVERSE (forced on request); it is not the "
