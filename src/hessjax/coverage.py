@@ -57,7 +57,9 @@ class CoverageStudy:
         Mean estimate minus truth, SD of the estimates, mean SE, and
         mean SE / SD (calibrated SEs give 1).
     usable_rate : dict
-        Fraction of replications with a converged fit and a finite SE.
+        Fraction of replications with a valid fit (``diagnostics.is_valid``:
+        a certified maximum whose Wald intervals can be used) and a finite SE;
+        coverage, bias and SE/SD are over these.
     convergence_rate : dict
         ``{method: float}``: fraction of fits that converged.
     estimates, standard_errors : dict
@@ -224,12 +226,13 @@ def coverage_study(
     if "robust" in methods and fits.nobs is None:
         methods = tuple(m for m in methods if m != "robust")
         notes.append("robust: skipped, loglik returns a scalar (per-observation values are needed)")
-    estimates, ses, converged = {}, {}, {}
+    estimates, ses, converged, valid = {}, {}, {}, {}
     newton_est, newton_ok = _flat(fits.params, n_rep), np.asarray(fits.converged)
+    newton_valid = np.asarray(fits.diagnostics.is_valid)
     for method in methods:
         if method == "hessian":
             estimates[method], ses[method] = newton_est, _flat(fits.se, n_rep)
-            converged[method] = newton_ok
+            converged[method], valid[method] = newton_ok, newton_valid
         elif method == "bfgs":
             bfgs = run_batch(loglik, init, data, method="bfgs", **common)
             estimates[method] = _flat(bfgs.optimizer.x, n_rep)
@@ -237,6 +240,7 @@ def coverage_study(
             diag = np.diagonal(inv, axis1=1, axis2=2)
             ses[method] = np.where(diag >= 0, np.sqrt(np.abs(diag)), np.nan)
             converged[method] = np.asarray(bfgs.converged)
+            valid[method] = np.asarray(bfgs.diagnostics.is_valid)
         else:
             program = _side_program(fits.objective, method)
             args = (newton_est, np.asarray(fits.cov), *data)
@@ -248,8 +252,10 @@ def coverage_study(
                 lambda chunk: program(chunk[0], chunk[1], tuple(chunk[2:])),
                 args, (True,) * len(args), n_rep, size, mesh, progress,
             )
-            estimates[method], converged[method] = newton_est, newton_ok
-    summaries = {m: _summarize(estimates[m], ses[m], converged[m], truth, z) for m in methods}
+            estimates[method], converged[method], valid[method] = newton_est, newton_ok, newton_valid
+    # Only valid fits count: a replicate whose estimate runs off to infinity or sits
+    # at a bound (separation, a variance at zero) has no usable SE of any kind.
+    summaries = {m: _summarize(estimates[m], ses[m], valid[m], truth, z) for m in methods}
     fields = {k: {m: summaries[m][k] for m in methods} for k in next(iter(summaries.values()))}
     return CoverageStudy(
         names=tuple(fits.names),

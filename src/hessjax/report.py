@@ -103,8 +103,10 @@ def render_diagnostics(d) -> str:
         f"  [{mark(pd)}] hessian_is_pd         observed information positive definite",
         f"  [{mark(not bool(d.is_saddle))}] not a saddle          no negative curvature",
         f"  [{mark(bool(d.newton_decrement <= decrement_tolerance))}] newton_decrement      "
-        f"{float(d.newton_decrement):.3g} (g'H^-1g; {float(d.newton_step_se):.2g} SE from the maximum)",
-        f"  [{mark(wald_ok)}] wald_adequate         loglik drops as the Hessian predicts at +-1, +-1.96 SE",
+        f"{float(d.newton_decrement):.3g} (g'H^-1g"
+        + (f"; {float(d.newton_step_se):.2g} SE from the maximum)" if pd else ")"),
+        f"  [{mark(wald_ok) if pd else ' - '}] wald_adequate         "
+        + ("loglik drops as the Hessian predicts at +-1, +-1.96 SE" if pd else "not judged: no SEs"),
         f"        grad_norm             {float(d.grad_norm):.3g}",
         f"        eigenvalues           min {float(d.min_eigenvalue):.4g}, max {float(d.max_eigenvalue):.4g}",
         f"        condition_number      {float(d.condition_number):.3g} (correlation-scaled)",
@@ -280,7 +282,7 @@ def render_coverage_text(study) -> str:
         "Wald intervals",
         *_table(head, rows),
         "coverage within ~2 MC SE of nominal and SE/SD near 1 mean calibrated standard errors; "
-        "'usable' is the fraction of replications with a converged fit and a finite SE.",
+        "'usable' is the fraction of replications with a valid fit (certificate) and a finite SE.",
     ]
     lines += [f"note: {note}" for note in study.notes]
     return "\n".join(lines)
