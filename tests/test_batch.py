@@ -150,7 +150,7 @@ def test_invalid_fits_flagged_with_one_warning():
     valid = np.asarray(fits.diagnostics.is_valid)
     assert not valid[2] and not valid[5] and valid.sum() == 6
     assert np.isnan(fits.se["a"][[2, 5]]).all() and np.isfinite(fits.se["a"][valid]).all()
-    assert fits.batch_summary == (8, 8, 6, 6, 0)
+    assert fits.batch_summary == (8, 8, 6, 6, 0, 0)
     assert "6 valid" in repr(fits)
     assert "a and b are not separately identified" in fits[2].diagnostics.directions()[0]
 

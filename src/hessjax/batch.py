@@ -326,7 +326,8 @@ def warn_batch(result: FitResult) -> None:
     warn(
         f"{s.n_fits - s.valid} of {s.n_fits} fits are not valid ({s.n_fits - s.converged} did not "
         f"converge, {s.n_fits - s.hessian_pd} have an observed information that is not positive "
-        f"definite, {s.saddle} at saddle points); their flags are in "
+        f"definite, {s.saddle} at saddle points, {s.wald_inadequate} whose log-likelihood is not "
+        "quadratic over their SEs - estimates at infinity or at a bound); their flags are in "
         "result.diagnostics (e.g. result.diagnostics.is_valid) and their SEs are NaN where "
         "the information is not positive definite. Inspect one with result[i].",
         kind,

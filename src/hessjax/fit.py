@@ -47,11 +47,13 @@ class BatchSummary(NamedTuple):
     hessian_pd: int
     valid: int
     saddle: int
+    wald_inadequate: int = 0  # PD information, but some Wald interval cannot be used
 
     def __str__(self) -> str:
         return (
             f"{self.n_fits} fits: {self.converged} converged, {self.hessian_pd} with a positive "
-            f"definite observed information, {self.valid} valid, {self.saddle} at saddle points"
+            f"definite observed information, {self.valid} valid, {self.saddle} at saddle points, "
+            f"{self.wald_inadequate} with unusable Wald intervals (estimate at infinity or a bound)"
         )
 
 
@@ -254,6 +256,9 @@ class FitResult:
             hessian_pd=count(d.hessian_is_pd),
             valid=count(d.is_valid),
             saddle=count(d.is_saddle),
+            wald_inadequate=count(
+                np.asarray(d.hessian_is_pd) & ~np.all(np.asarray(d.wald_adequate), axis=-1)
+            ),
         )
 
     def __getitem__(self, index) -> "FitResult":
