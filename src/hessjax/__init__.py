@@ -60,6 +60,7 @@ from .warnings import HessianWarning as HessianWarning
 from .warnings import IntervalWarning as IntervalWarning
 from .warnings import HessjaxWarning as HessjaxWarning
 from .warnings import PrecisionWarning as PrecisionWarning
+from .warnings import StaleDataWarning as StaleDataWarning
 
 __version__ = "0.1.0"
 
@@ -119,5 +120,6 @@ __all__ = [
     "HessianWarning",
     "BoundaryWarning",
     "IntervalWarning",
+    "StaleDataWarning",
     "__version__",
 ]

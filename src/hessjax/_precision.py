@@ -79,12 +79,27 @@ def _is_python_float(leaf) -> bool:
     return isinstance(leaf, float) and not isinstance(leaf, bool)
 
 
+def fresh_numpy(leaf: np.ndarray) -> np.ndarray:
+    """``leaf`` as a new NumPy object over the same memory (a view: no copy).
+
+    JAX caches the converted copy of a NumPy array per array *object*, and
+    the cache ignores the precision mode: after a ``jax.jit`` function traced
+    outside float64 has read ``y`` (a closure constant, which keeps the cached
+    copy alive), JAX hands its float32 copy of ``y`` to every later program,
+    including ones compiled for float64 (``RuntimeProgramInputMismatch``:
+    expected f64, got f32). A new view is a new object, so it never hits an
+    entry cached for another precision, and costs well under a microsecond.
+    """
+    return leaf.view(np.ndarray)
+
+
 def _to_float64(leaf):
     # Concrete inputs stay NumPy (jit transfers them once); eager jnp
     # conversions would cost a dispatch per leaf per call.
     if isinstance(leaf, (jax.Array, jax.core.Tracer)):
         return leaf if leaf.dtype == jnp.float64 else jnp.asarray(leaf, dtype=jnp.float64)
-    return np.asarray(leaf, dtype=np.float64)
+    out = np.asarray(leaf, dtype=np.float64)
+    return fresh_numpy(out) if out is leaf else out
 
 
 def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
@@ -149,7 +164,8 @@ def as_float64_data(args: tuple) -> tuple[tuple, bool]:
             promoted |= dtype != np.float64
             out.append(_to_float64(leaf))
         else:
-            out.append(leaf)
+            # Integer data meet the same cache (an int32 copy of int64 data).
+            out.append(fresh_numpy(leaf) if isinstance(leaf, np.ndarray) else leaf)
     return jax.tree_util.tree_unflatten(treedef, out), promoted
 
 

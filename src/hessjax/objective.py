@@ -6,6 +6,16 @@ Data travel as arguments, never closures, so the jitted value, gradient,
 Hessian and Hessian-vector product compile once per parameter structure and
 data shape and then serve every dataset of that shape. Objectives are cached
 per user function (weakly) and per parameter structure by :func:`objective_for`.
+
+Users coming from SciPy often read data from a closure or a module global
+instead. JAX compiles such values into the program as constants, so a cached
+program would keep answering for the first dataset. :func:`captured_values`
+finds the arrays and scalars a function reads besides its arguments (its
+closure, the globals it names, ``self`` attributes, ``functools.partial``
+arguments, and the same for helper functions it calls, two levels deep);
+:func:`objective_for` fingerprints them and rebuilds the objective, with one
+:class:`~hessjax.warnings.StaleDataWarning` per function, when they change.
+A captured value that never changes is harmless and does not warn.
 """
 
 from __future__ import annotations
@@ -20,8 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._tree import ParamSpec
+from ._captured import captured_values, fingerprint, same_value, warn_narrowed_copies, warn_stale
 
-__all__ = ["Objective", "objective_for", "data_signature"]
+__all__ = ["Objective", "objective_for", "data_signature", "captured_values"]
 
 
 def data_signature(args: tuple) -> tuple:
@@ -76,6 +87,9 @@ class Objective:
         self._checked: dict[tuple, Any] = {}
         self._solvers: dict[tuple, Callable] = {}
         self._memory_checked: dict[tuple, int] = {}
+        # What the function read besides its arguments when these programs
+        # were built (see objective_for); values compiled in as constants.
+        self.captured: dict[str, tuple] = {}
         self.value_jit = jax.jit(self.value)
         self.value_and_grad_jit = jax.jit(self.value_and_grad)
         self.hessian_jit = jax.jit(self.hessian)
@@ -192,6 +206,7 @@ class Objective:
 _WEAK_CACHE: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
 _STRONG_CACHE: "collections.OrderedDict[Any, dict]" = collections.OrderedDict()
 _STRONG_CACHE_SIZE = 64
+_WARNED_STALE = "stale data warned"  # a flag kept beside the (tuple) keys of a function's cache
 
 
 def _per_function_cache(fun: Callable) -> dict:
@@ -221,7 +236,13 @@ def objective_for(
     fname: str = "f",
     sum_of_squares: bool = False,
 ) -> Objective:
-    """The cached :class:`Objective` of ``fun`` for parameters shaped like ``spec``."""
+    """The cached :class:`Objective` of ``fun`` for parameters shaped like ``spec``.
+
+    Rebuilt, so that every compiled program and check is too, when a value
+    ``fun`` reads besides its arguments (see :func:`captured_values`) changed
+    since the cached one was built; the first such change per function issues
+    a :class:`~hessjax.warnings.StaleDataWarning`.
+    """
     if not callable(fun):
         raise TypeError(
             f"`{fname}` must be a callable {fname}(params, *args) returning a scalar; "
@@ -229,11 +250,31 @@ def objective_for(
         )
     cache = _per_function_cache(fun)
     key = (spec, negate, per_observation, sum_of_squares)
+    captured = captured_values(fun)
+    prints = {label: fingerprint(value) for label, (value, _) in captured.items()}
     obj = cache.get(key)
+    if obj is not None and (obj.captured or prints):
+        old = obj.captured
+        changed = [
+            label for label in {**old, **prints}
+            if label not in old or label not in prints or not same_value(old[label], prints[label])
+        ]
+        if changed:
+            data = [label for label in changed if not label.startswith("function ")]
+            if data and not cache.get(_WARNED_STALE):
+                cache[_WARNED_STALE] = True
+                warn_stale(fname, data)
+            if any(captured[label][1] for label in changed if label in captured):
+                # A jax.jit function on the way keeps its own trace of the old
+                # values, out of reach of anything narrower than this.
+                jax.clear_caches()
+            obj = None
     if obj is None:
         obj = cache[key] = Objective(
             fun, spec, negate=negate, per_observation=per_observation, sum_of_squares=sum_of_squares
         )
+        obj.captured = prints
+        warn_narrowed_copies(captured, fname)
     return obj
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "HessianWarning",
     "BoundaryWarning",
     "IntervalWarning",
+    "StaleDataWarning",
     "warn",
 ]
 
@@ -46,7 +47,6 @@ class ConvergenceWarning(HessjaxWarning):
     """
 
 
-# Frames in these packages are skipped when attributing a warning.
 class HessianWarning(HessjaxWarning):
     """The observed information is not positive definite at the estimate.
 
@@ -68,6 +68,18 @@ class IntervalWarning(HessjaxWarning):
     could not be closed (the likelihood is too flat in that direction)."""
 
 
+class StaleDataWarning(HessjaxWarning):
+    """A function read data from its closure or globals, and the data changed.
+
+    JAX compiles values a function reads besides its arguments into the
+    program as constants. hessjax noticed the change and recompiled, so the
+    result is correct, but every new dataset costs a compilation. Pass data as
+    arguments, ``loglik(params, *data)``: one compilation then serves every
+    dataset of the same shape.
+    """
+
+
+# Frames in these packages are skipped when attributing a warning.
 _INTERNAL_DIRS = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep
     for module in (sys.modules[__name__.rpartition(".")[0]], jax, jaxlib)
