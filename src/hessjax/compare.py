@@ -8,23 +8,51 @@ Frobenius error, the ratio of implied to exact standard errors per parameter,
 eigenvalue ratios, the largest angle between corresponding eigenvectors, the
 Kullback–Leibler divergence between the Gaussians the two covariances imply,
 positive definiteness, and a verdict with the likely cause.
+
+The checker must not be fooled. A matrix that is not symmetric fails on its
+own (its symmetrized part may agree while its elements do not); a candidate
+that fails but would pass as -1 times itself, or as the inverse of itself, is
+named as the Hessian of the log-likelihood instead of its negative, or a
+covariance passed as a Hessian (and the reverse), with the fix; an unknown
+``include`` name or ``"bfgs"`` without ``bfgs_start`` is an error, and a
+comparison of nothing is not ``ok``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 from typing import Any, Callable
 
+import jax
 import numpy as np
 
-from ._precision import float64_entry_point
+from ._precision import EPS, float64_entry_point
 from ._tree import spec_names
 from .approximations import FDHessian, default_step, fd_hessian
+from .covariance import cholesky_covariance, scaled_spectrum
 from .objective import bind
 
-__all__ = ["Candidate", "CandidateReport", "HessianComparison", "compare_hessians", "check_hessian", "check_scipy_result"]
+__all__ = [
+    "Candidate", "CandidateReport", "HessianComparison", "compare_hessians", "check_hessian",
+    "check_scipy_result", "BUILTIN_CANDIDATES", "symmetry_tolerance",
+]
 
 KINDS = ("hessian", "inverse", "covariance")
+#: Names accepted by ``compare_hessians(include=...)``.
+BUILTIN_CANDIDATES = ("central", "forward", "richardson", "bfgs", "statsmodels", "numdifftools")
+
+
+def symmetry_tolerance(n: int) -> float:
+    """Largest ||H - H'||_F / ||H||_F that rounding explains for an ``(n, n)`` matrix.
+
+    An element assembled in floating point is off by about eps relative, and
+    a row sums n of them; the factor 100 covers accumulated symmetric updates
+    (SciPy's BFGS ``hess_inv`` leaves 1.6e-14 after 22 iterations at n = 9,
+    against 100 n eps = 2e-13). Anything larger is an error in the matrix.
+    """
+    return 100 * EPS * n
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +87,7 @@ class CandidateReport:
     is_pd: bool
     ok: bool
     verdict: str
+    asymmetry: float = 0.0  # ||M - M'||_F / ||M||_F of the matrix as given (before symmetrizing)
 
     def __str__(self) -> str:
         from .report import render_candidate
@@ -84,6 +113,7 @@ class CandidateReport:
             "max_principal_angle_deg": self.max_principal_angle,
             "kl_divergence": self.kl_divergence,
             "is_pd": self.is_pd,
+            "asymmetry": self.asymmetry,
             "ok": self.ok,
             "verdict": self.verdict,
         }
@@ -103,8 +133,9 @@ class HessianComparison:
 
     @property
     def ok(self) -> bool:
-        """Every candidate agrees with the exact Hessian within ``rtol`` on the SEs."""
-        return all(c.ok for c in self.candidates)
+        """At least one candidate was compared, and every one agrees with the
+        exact Hessian within ``rtol`` on the SEs (and is symmetric)."""
+        return bool(self.candidates) and all(c.ok for c in self.candidates)
 
     def __getitem__(self, name: str) -> CandidateReport:
         for c in self.candidates:
@@ -119,18 +150,28 @@ class HessianComparison:
             "exact_se": self.exact_se.tolist(),
             "exact_is_pd": self.exact_is_pd,
             "ok": self.ok,
+            "n_compared": len(self.candidates),
             "candidates": {c.name: c.to_dict() for c in self.candidates},
         }
 
     def __str__(self) -> str:
+        if not self.candidates:
+            return NOTHING_COMPARED
         from .report import render_comparison
 
         return render_comparison(self)
 
     def _repr_html_(self) -> str:
-        from .report import render_comparison_html
+        from .report import render_comparison_html, render_text_html
 
-        return render_comparison_html(self)
+        return render_text_html(NOTHING_COMPARED) if not self.candidates else render_comparison_html(self)
+
+
+NOTHING_COMPARED = (
+    "Hessian check: NOTHING WAS COMPARED (no candidates), so nothing is known to agree; "
+    "pass candidates={name: matrix} or include=(\"central\", ...) (the default includes the "
+    "finite-difference schemes)."
+)
 
 
 def _as_dense(matrix: Any) -> np.ndarray:
@@ -146,14 +187,18 @@ def _inverse(matrix: np.ndarray) -> np.ndarray:
         return np.full_like(matrix, np.nan)
 
 
+# The library's one positive-definiteness rule: the Cholesky gate of
+# hessjax.covariance on the correlation-scaled matrix (compiled once per size).
+_positive_definite = jax.jit(lambda matrix: cholesky_covariance(matrix, scaled_spectrum(matrix))[1])
+
+
 def _is_pd(matrix: np.ndarray) -> bool:
-    if not np.all(np.isfinite(matrix)):
-        return False
-    try:
-        np.linalg.cholesky(0.5 * (matrix + matrix.T))
-        return True
-    except np.linalg.LinAlgError:
-        return False
+    return bool(np.all(np.isfinite(matrix)) and _positive_definite(matrix))
+
+
+def _asymmetry(matrix: np.ndarray) -> float:
+    norm = np.linalg.norm(matrix)
+    return float(np.linalg.norm(matrix - matrix.T) / norm) if norm > 0 else 0.0
 
 
 def _kl(cov_exact: np.ndarray, cov: np.ndarray) -> float:
@@ -175,7 +220,41 @@ def _direction(v: np.ndarray, names: tuple) -> str:
     return " ".join(parts)
 
 
-def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool, x, names, rtol) -> str:
+def _misreading_text(negated: bool, swapped: bool, as_hessian: bool) -> str:
+    """What the user did and what to do, for a candidate that agrees once negated and/or inverted."""
+    as_inverse = "pass it as an inverse (check_hessian(..., inverse=True); hessjax check --inverse)"
+    as_hess = "pass it as a Hessian (check_hessian(..., inverse=False); hessjax check --hessian)"
+    if negated and not swapped:
+        if as_hessian:
+            return (
+                "this is the exact Hessian times -1: you passed the Hessian of the log-likelihood; "
+                "fit/hessjax use the Hessian of the NEGATIVE log-likelihood (the observed "
+                "information): negate it"
+            )
+        return (
+            "this is the exact inverse Hessian times -1: you passed the inverse of the "
+            "log-likelihood's Hessian; the covariance is the inverse of the Hessian of the NEGATIVE "
+            "log-likelihood: negate it"
+        )
+    if swapped and not negated:
+        if as_hessian:
+            return (
+                f"this matrix is the inverse of the exact Hessian (a covariance), not a Hessian: {as_inverse}"
+            )
+        return f"this matrix is the exact Hessian itself, not its inverse: {as_hess}"
+    if as_hessian:
+        return (
+            "this matrix is -1 times the inverse of the exact Hessian: the inverse of the "
+            f"log-likelihood's Hessian, passed as a Hessian: negate it and {as_inverse}"
+        )
+    return (
+        "this matrix is -1 times the exact Hessian: the Hessian of the log-likelihood, passed as "
+        f"an inverse: negate it and {as_hess}"
+    )
+
+
+def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool, x, names, rtol,
+             suggest_step: Callable[[], np.ndarray]) -> str:
     """The likely cause of a gap, in words."""
     if not exact_is_pd:
         return (
@@ -183,11 +262,27 @@ def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool
             "a flat direction), so no covariance exists here and every candidate's standard "
             "errors are meaningless; fit first, or see hj.fit(...).diagnostics"
         )
+    causes = []
+    n = exact.shape[0]
+    if report["asymmetry"] > symmetry_tolerance(n):
+        causes.append(
+            f"not symmetric: the relative antisymmetric part ||H - H'||/||H|| is "
+            f"{report['asymmetry']:.3g} (rounding explains {symmetry_tolerance(n):.2g}), and a "
+            "Hessian (and its inverse) is symmetric, so its elements carry errors that "
+            "symmetrizing would hide; check how it was assembled (a transposed block, H[i, j] "
+            "and H[j, i] computed differently, a parameter-order mix-up), or, if the asymmetry is the expected error "
+            "of your method (a finite-difference Jacobian of the gradient), symmetrize it "
+            "yourself with (H + H.T) / 2"
+        )
+    if report["misreading"] is not None:
+        return "; ".join(causes + [_misreading_text(*report["misreading"], cand.kind == "hessian")])
     bad = [names[i] for i, r in enumerate(report["se_ratio"]) if not np.isfinite(r) or abs(r - 1) > rtol]
     negative = [names[i] for i, r in enumerate(report["se_ratio"]) if np.isnan(r)]
     if not bad and report["is_pd"]:
-        return f"agrees: every standard error within {100 * rtol:g}% of the exact one"
-    causes = []
+        agrees = f"every standard error within {100 * rtol:g}% of the exact one"
+        if causes:
+            return "; ".join([*causes, f"its symmetric part agrees ({agrees})"])
+        return f"agrees: {agrees}"
     if negative:
         causes.append(f"negative variance for {', '.join(negative)}")
     elif not report["is_pd"]:
@@ -210,8 +305,8 @@ def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool
     elif cand.source == "fd":
         step = None if cand.step is None else np.broadcast_to(np.asarray(cand.step, float), x.shape)
         advice = []
-        if step is not None:
-            rule = default_step(x, "central")
+        if step is not None and bad:
+            rule = suggest_step()
             for i in range(x.size):
                 if names[i] not in bad:
                     continue
@@ -232,39 +327,66 @@ def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool
             if advice
             else "finite-difference error (step versus each parameter's scale); see hj.step_sweep"
         )
-    else:
+    elif bad:
         causes.append(f"standard errors differ by more than {100 * rtol:g}% for {', '.join(bad)}")
     return "; ".join(causes)
 
 
-def _report(name: str, cand: Candidate, exact: np.ndarray, x, names, exact_is_pd: bool, rtol: float) -> CandidateReport:
+def _roles(matrix: np.ndarray, as_hessian: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(hessian, inverse)`` of a matrix read as a Hessian or as an inverse."""
+    return (matrix, _inverse(matrix)) if as_hessian else (_inverse(matrix), matrix)
+
+
+def _se_ratio(inv: np.ndarray, exact_var: np.ndarray) -> np.ndarray:
+    var = np.diag(inv)
+    with np.errstate(invalid="ignore"):
+        return np.where(var > 0, np.sqrt(np.abs(var)), np.nan) / np.sqrt(exact_var)
+
+
+def _agrees(se_ratio: np.ndarray, is_pd: bool, rtol: float) -> bool:
+    """The agreement rule: positive definite and every implied SE within ``rtol``."""
+    return bool(is_pd and np.all(np.isfinite(se_ratio)) and np.all(np.abs(se_ratio - 1) <= rtol))
+
+
+def _misreading(matrix: np.ndarray, as_hessian: bool, exact_var: np.ndarray, rtol: float):
+    """``(negated, swapped)`` when the matrix agrees once negated and/or read as the
+    other kind (Hessian <-> inverse) under the same agreement rule; else None."""
+    for negated, swapped in ((True, False), (False, True), (True, True)):
+        hess, inv = _roles(-matrix if negated else matrix, as_hessian != swapped)
+        if _agrees(_se_ratio(inv, exact_var), _is_pd(hess), rtol):
+            return negated, swapped
+    return None
+
+
+def _report(name: str, cand: Candidate, exact: np.ndarray, x, names, exact_is_pd: bool, rtol: float,
+            suggest_step: Callable[[], np.ndarray]) -> CandidateReport:
     if cand.kind not in KINDS:
         raise ValueError(f"candidate {name!r}: kind must be one of {KINDS}, got {cand.kind!r}.")
     matrix = _as_dense(cand.matrix.estimate if isinstance(cand.matrix, FDHessian) else cand.matrix)
     n = exact.shape[0]
     if matrix.shape != (n, n):
         raise ValueError(f"candidate {name!r} has shape {matrix.shape}; expected ({n}, {n}).")
+    asymmetry = _asymmetry(matrix) if np.all(np.isfinite(matrix)) else 0.0
+    # The metrics describe the symmetric part; the asymmetry is judged on its own below.
     matrix = 0.5 * (matrix + matrix.T)
     exact_inv = _inverse(exact)
-    if cand.kind == "hessian":
-        hess, inv = matrix, _inverse(matrix)
-        reference, compared = exact, matrix
-    else:
-        hess, inv = _inverse(matrix), matrix
-        reference, compared = exact_inv, matrix
+    as_hessian = cand.kind == "hessian"
+    hess, inv = _roles(matrix, as_hessian)
+    reference, compared = (exact, matrix) if as_hessian else (exact_inv, matrix)
     diff = compared - reference
     max_rel = float(np.max(np.abs(diff)) / np.max(np.abs(reference)))
     frob = float(np.linalg.norm(diff) / np.linalg.norm(reference))
-    var, exact_var = np.diag(inv), np.diag(exact_inv)
-    with np.errstate(invalid="ignore"):
-        se_ratio = np.where(var > 0, np.sqrt(np.abs(var)), np.nan) / np.sqrt(exact_var)
+    exact_var = np.diag(exact_inv)
+    se_ratio = _se_ratio(inv, exact_var)
     lam_c, vec_c = np.linalg.eigh(hess) if np.all(np.isfinite(hess)) else (np.full(n, np.nan), np.eye(n))
     lam_e, vec_e = np.linalg.eigh(exact)
     cosines = np.clip(np.abs(np.sum(vec_c * vec_e, axis=0)), 0.0, 1.0)
     angle = float(np.degrees(np.max(np.arccos(cosines))))
     is_pd = _is_pd(hess)
-    info = {"se_ratio": se_ratio, "is_pd": is_pd, "inverse": inv}
-    ok = bool(exact_is_pd and is_pd and np.all(np.isfinite(se_ratio)) and np.all(np.abs(se_ratio - 1) <= rtol))
+    agrees = _agrees(se_ratio, is_pd, rtol)
+    misreading = _misreading(matrix, as_hessian, exact_var, rtol) if exact_is_pd and not agrees else None
+    info = dict(se_ratio=se_ratio, is_pd=is_pd, inverse=inv, asymmetry=asymmetry, misreading=misreading)
+    ok = bool(exact_is_pd and agrees and asymmetry <= symmetry_tolerance(n))
     return CandidateReport(
         name=name,
         kind=cand.kind,
@@ -278,8 +400,29 @@ def _report(name: str, cand: Candidate, exact: np.ndarray, x, names, exact_is_pd
         kl_divergence=_kl(exact_inv, inv),
         is_pd=is_pd,
         ok=ok,
-        verdict=_explain(info, cand, exact, exact_is_pd, x, names, rtol),
+        verdict=_explain(info, cand, exact, exact_is_pd, x, names, rtol, suggest_step),
+        asymmetry=asymmetry,
     )
+
+
+def _check_include(include: Any, bfgs_start: Any) -> tuple:
+    """``include`` as a tuple of known names; eager errors name the fix."""
+    include = (include,) if isinstance(include, str) else tuple(include)
+    for item in include:
+        if item not in BUILTIN_CANDIDATES:
+            close = difflib.get_close_matches(str(item), BUILTIN_CANDIDATES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"include={include!r}: unknown candidate {item!r}.{hint} The built-in candidates are "
+                f"{', '.join(map(repr, BUILTIN_CANDIDATES))}; pass your own matrices as "
+                "candidates={name: matrix}."
+            )
+    if "bfgs" in include and bfgs_start is None:
+        raise ValueError(
+            "include contains 'bfgs' but bfgs_start is None: the BFGS candidate is the inverse-Hessian "
+            "approximation of a BFGS run, so pass its starting point, e.g. bfgs_start=x0 (or drop 'bfgs')."
+        )
+    return include
 
 
 def _builtin(f: Callable, x, args, include, bfgs_start) -> dict:
@@ -288,15 +431,13 @@ def _builtin(f: Callable, x, args, include, bfgs_start) -> dict:
         if scheme in include:
             fd = fd_hessian(f, x, *args, scheme=scheme)
             out[f"fd {scheme}"] = Candidate(fd.estimate, "hessian", "fd", fd.step)
-    if "bfgs" in include and bfgs_start is not None:
+    if "bfgs" in include:
         from .optimize import minimize
 
         res = minimize(f, bfgs_start, *args, method="bfgs")
         out["hessjax bfgs inv_hessian"] = Candidate(res.inv_hessian, "inverse", "quasi-newton")
     flat = np.concatenate([np.ravel(np.asarray(leaf, float)) for leaf in _leaves(x)])
     if "statsmodels" in include or "numdifftools" in include:
-        import jax
-
         obj, x64, args64, _ = bind(f, x, args, pname="x")
         scalar = lambda z: float(obj.value_jit(jax.numpy.asarray(z), args64))  # noqa: E731
         if "statsmodels" in include:
@@ -322,8 +463,6 @@ def _builtin(f: Callable, x, args, include, bfgs_start) -> dict:
 
 
 def _leaves(tree):
-    import jax
-
     return jax.tree_util.tree_leaves(tree)
 
 
@@ -368,17 +507,25 @@ def compare_hessians(
         ``"richardson"``, ``"bfgs"`` (needs ``bfgs_start``), ``"statsmodels"``,
         ``"numdifftools"``. Default: the three FD schemes, BFGS when
         ``bfgs_start`` is given, and statsmodels/numdifftools when installed
-        (the ``compare`` extra). Pass ``()`` for user candidates only.
+        (the ``compare`` extra). Pass ``()`` for user candidates only; a
+        comparison with no candidate at all is not ``ok``.
     bfgs_start : pytree, optional
         Start of a hessjax BFGS run whose ``inv_hessian`` becomes a candidate.
     rtol : float
-        A candidate is ``ok`` when positive definite and every implied
+        A candidate is ``ok`` when symmetric (to rounding,
+        :func:`symmetry_tolerance`), positive definite and every implied
         standard error is within ``rtol`` of the exact one.
 
     Returns
     -------
     HessianComparison
         ``str()`` is the report; ``.ok``; ``.to_dict()``; ``result["name"]``.
+
+    Raises
+    ------
+    ValueError
+        An unknown name in ``include`` (with the valid names and the closest
+        one), or ``"bfgs"`` in ``include`` without ``bfgs_start``.
 
     Examples
     --------
@@ -400,10 +547,15 @@ def compare_hessians(
         include = ("central", "forward", "richardson") + _optional_available()
         if bfgs_start is not None:
             include = include + ("bfgs",)
-    cands = _builtin(f, x, args, tuple(include), bfgs_start)
+    include = _check_include(include, bfgs_start)
+    cands = _builtin(f, x, args, include, bfgs_start)
     for name, value in (candidates or {}).items():
         cands[name] = _as_candidate(value)
-    reports = tuple(_report(name, c, exact, x_np, names, exact_is_pd, rtol) for name, c in cands.items())
+    # The step fd_hessian would choose, for the advice on a bad FD step (computed only if needed).
+    suggest_step = functools.cache(lambda: default_step(x, "central", f=f, args=args64))
+    reports = tuple(
+        _report(name, c, exact, x_np, names, exact_is_pd, rtol, suggest_step) for name, c in cands.items()
+    )
     with np.errstate(invalid="ignore"):
         exact_se = np.sqrt(np.diag(_inverse(exact)))
     return HessianComparison(x_np, names, exact, exact_se, exact_is_pd, reports, rtol)
@@ -431,6 +583,13 @@ def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False
     :class:`FDHessian` to have the gap explained by its source. Returns the :class:`CandidateReport`
     (``.ok``, ``.verdict``, metrics).
 
+    A matrix that is not symmetric beyond rounding is not ``ok`` (its
+    symmetric part could agree while its elements do not). When ``H`` fails
+    but -H, its inverse, or -inverse would agree, the verdict says what was
+    passed (the Hessian of the log-likelihood instead of the negative
+    log-likelihood's; a covariance without ``inverse=True``; a Hessian with it)
+    and the fix.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj
@@ -438,6 +597,8 @@ def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False
     >>> rep = hj.check_hessian(f, np.ones(2), np.array([[0.75, -0.25], [-0.25, 0.75]]), inverse=True)
     >>> bool(rep.ok), np.round(rep.se_ratio, 3)
     (False, array([1.225, 1.225]))
+    >>> hj.check_hessian(f, np.ones(2), -2.0 * np.eye(2)).verdict[:60]
+    'this is the exact Hessian times -1: you passed the Hessian o'
     """
     candidate = H if isinstance(H, (Candidate, FDHessian)) else Candidate(H, "inverse" if inverse else "hessian", "user")
     cmp = compare_hessians(f, x, *args, candidates={"candidate": candidate}, include=(), rtol=rtol)

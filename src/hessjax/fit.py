@@ -27,7 +27,14 @@ from .covariance import (
     standard_errors,
     wald_intervals,
 )
-from .diagnostics import Diagnostics, certify, decrement_tolerance, likelihood_probes
+from .diagnostics import (
+    QUADRATIC_RATIO_RANGE,
+    Diagnostics,
+    certify,
+    decrement_tolerance,
+    likelihood_probes,
+    refit_probes,
+)
 from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult
@@ -323,8 +330,12 @@ class FitResult:
             raise ValueError(f"{what}() works on one fit; index the batched result first.")
 
 
-def _analysis(obj: Objective, covariance_method: str, names: tuple) -> Callable:
-    """The pure post-optimization pipeline: Hessian, covariance, certificate."""
+def _analysis(obj: Objective, covariance_method: str, names: tuple, refit: bool = False) -> Callable:
+    """The pure post-optimization pipeline: Hessian, covariance, certificate.
+
+    ``refit``: re-fit the other parameters at the Wald probes (4n Hessians a
+    step; only run by :func:`recertify_steep` when a straight probe was steep).
+    """
 
     def analyze(x, args, converged):
         f, g, hessian = obj.value_grad_hessian(x, args)
@@ -343,6 +354,8 @@ def _analysis(obj: Objective, covariance_method: str, names: tuple) -> Callable:
         # model behind the SEs right at their scale?), along the weakest
         # direction, and a few ulps away (its rounding noise).
         probes = likelihood_probes(lambda z: obj.value(z, args), x, f, g, cov, se, spectrum)
+        if refit:
+            probes = refit_probes(lambda z: obj.value(z, args), x, cov, se, probes)
         cert = certify(converged, g, hessian, cov, chol_ok, spectrum, probes, names)
         return f, g, hessian, cov, se, cert
 
@@ -467,6 +480,24 @@ def check_finite_data(obj: Objective, loglik: Callable, x, args: tuple) -> None:
         + ". Remove or impute those observations (or mask them inside loglik with jnp.where), "
         "then fit again."
     )
+
+
+def recertify_steep(result: FitResult) -> FitResult:
+    """Re-certify a fit whose straight-line Wald probes were too steep, re-fitting
+    the other parameters at each probe (a separate program, compiled only when
+    needed; see :func:`hessjax.diagnostics.refit_probes`)."""
+    d = result.diagnostics
+    if np.ndim(d.is_valid) != 0 or not bool(d.hessian_is_pd):
+        return result
+    if not np.any(np.asarray(d.quadratic_ratio) > QUADRATIC_RATIO_RANGE[1]):
+        return result
+    obj = result.objective
+    key = ("fit-refit", result.covariance_method, result.nobs)
+    program = obj.solver(
+        key, lambda: jax.jit(_analysis(obj, result.covariance_method, result.names, refit=True))
+    )
+    *_, cert = program(jnp.asarray(result.estimate), result.data, result.optimizer.success)
+    return dataclasses.replace(result, diagnostics=cert)
 
 
 def flag_unbounded(result: FitResult, obj: Objective, x0, args: tuple) -> FitResult:
@@ -596,6 +627,6 @@ def fit(
     run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options)
     check_finite_data(obj, loglik, x, args)
     result = dataclasses.replace(run(x, args, option_data), function=loglik)
-    result = flag_unbounded(result, obj, x, args)
+    result = flag_unbounded(recertify_steep(result), obj, x, args)
     warn_about(result)
     return result

@@ -3,7 +3,9 @@
 ``hessian`` returns the dense matrix over ``ravel_pytree`` order; ``hvp``
 multiplies by it without forming it. A memory guard refuses dense Hessians
 that would not fit in the budget (see :func:`hessian_memory_estimate`), and
-points to ``hvp`` instead.
+points to ``hvp`` instead. A Hessian with non-finite entries at a point where
+f is finite (the ``jnp.where`` pitfall) draws one ``HessianWarning`` naming
+the parameters affected.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._precision import float64_entry_point, is_traced
+from ._tree import spec_names
 from .objective import Objective, bind, data_signature, ravel_leaves
+from .warnings import HessianWarning, warn
 
 __all__ = [
     "hessian",
@@ -89,6 +94,36 @@ def guard_hessian_memory(obj: Objective, x: jax.Array, args: tuple, max_bytes: i
         raise _too_large(n, needed, budget, measured=True)
 
 
+# Parameter names listed in full in the non-finite Hessian warning; beyond, a count.
+_NAMES_SHOWN = 10
+
+
+def warn_nonfinite_hessian(obj: Objective, x: jax.Array, args: tuple, hess: jax.Array) -> None:
+    """One :class:`HessianWarning` if f(x) is finite but rows of its Hessian are not.
+
+    Row i is the derivative of the gradient's i-th component, so a non-finite
+    row names the parameter whose derivatives pass through the non-finite
+    expression. f is evaluated only when the Hessian has a non-finite entry, so
+    the finite case compiles nothing more.
+    """
+    bad_rows = ~np.all(np.isfinite(np.asarray(hess)), axis=1)
+    if not bad_rows.any() or not np.isfinite(float(obj.value_jit(x, args))):
+        return
+    bad = [name for name, is_bad in zip(spec_names(obj.spec), bad_rows) if is_bad]
+    listed = ", ".join(bad[:_NAMES_SHOWN])
+    if len(bad) > _NAMES_SHOWN:
+        listed += f" and {len(bad) - _NAMES_SHOWN} more"
+    warn(
+        f"f(params, *args) is finite but its Hessian is not: the rows of {listed} contain "
+        "NaN or inf. Typically f takes a jnp.where whose unselected branch is not "
+        "differentiable at these values, e.g. jnp.where(x > 0, jnp.log(x), 0.0) at x = 0 "
+        "or log(0) inside jnp.logaddexp: the discarded branch's derivative is inf, and "
+        "inf * 0 = NaN. Use the 'double where' of the JAX FAQ: "
+        "safe = jnp.where(x > 0, x, 1.0); jnp.where(x > 0, jnp.log(safe), 0.0).",
+        HessianWarning,
+    )
+
+
 @float64_entry_point
 def hessian(f: Callable, params: Any, *args: Any, max_bytes: int | None = None) -> jax.Array:
     """Exact Hessian of a scalar function by automatic differentiation.
@@ -114,6 +149,13 @@ def hessian(f: Callable, params: Any, *args: Any, max_bytes: int | None = None) 
         ``(n, n)`` float64 matrix over ``ravel_pytree(params)`` order, where
         ``n`` is the total number of scalar parameters.
 
+    Warns
+    -----
+    HessianWarning
+        When ``f(params, *args)`` is finite but the Hessian has NaN or inf
+        entries (outside ``jit``): names the parameters whose rows are not
+        finite and the JAX FAQ's "double where" fix.
+
     Examples
     --------
     >>> import jax.numpy as jnp
@@ -129,7 +171,10 @@ def hessian(f: Callable, params: Any, *args: Any, max_bytes: int | None = None) 
     """
     obj, x, args, _ = bind(f, params, args)
     guard_hessian_memory(obj, x, args, max_bytes)
-    return obj.hessian_jit(x, args)
+    hess = obj.hessian_jit(x, args)
+    if not is_traced(hess):
+        warn_nonfinite_hessian(obj, x, args, hess)
+    return hess
 
 
 @float64_entry_point

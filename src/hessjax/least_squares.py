@@ -32,7 +32,7 @@ from .covariance import (
     scaled_spectrum,
     standard_errors,
 )
-from .diagnostics import Diagnostics, certify, likelihood_probes
+from .diagnostics import QUADRATIC_RATIO_RANGE, Diagnostics, certify, likelihood_probes, refit_probes
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult, Status, iterate
 from .optimize.levenberg_marquardt import LevenbergMarquardt, LMOptions
@@ -121,7 +121,7 @@ class LeastSquaresResult:
         return self.summary()
 
 
-def _build(obj: Objective, max_steps: int, names: tuple, nobs: int) -> Callable:
+def _build(obj: Objective, max_steps: int, names: tuple, nobs: int, refit: bool = False) -> Callable:
     solver = LevenbergMarquardt(obj.raw, obj.residuals_and_jacobian)
     unravel = obj.spec.unravel
     n = obj.spec.size
@@ -153,6 +153,8 @@ def _build(obj: Objective, max_steps: int, names: tuple, nobs: int) -> Callable:
         probes = likelihood_probes(
             nll, x, state.f / sigma2, grad, cov_mle, standard_errors(cov_mle), spectrum
         )
+        if refit:  # only when a straight probe was steep (see least_squares below)
+            probes = refit_probes(nll, x, cov_mle, standard_errors(cov_mle), probes)
         cert = certify(converged, grad, info, cov_mle, chol_ok, spectrum, probes, names)
         converged = cert.converged
         opt = MinimizeResult(
@@ -250,11 +252,26 @@ def least_squares(
     run = obj.solver(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
     options = LMOptions(gtol=np.float64(_DEFAULT_GTOL if gtol is None else gtol))
     result = run(x, args, options)
+    d = result.diagnostics
+    if not is_traced(d.is_valid) and bool(d.hessian_is_pd) and np.any(
+        np.asarray(d.quadratic_ratio) > QUADRATIC_RATIO_RANGE[1]
+    ):
+        # Curved valley: certify again with the other parameters re-fitted at the probes.
+        refit = obj.solver(
+            ("least_squares-refit", steps, nobs), lambda: _build(obj, steps, names, nobs, refit=True)
+        )
+        result = refit(x, args, options)
     if not is_traced(result.converged):
         if not bool(result.converged):
+            status = Status(int(result.optimizer.status))
+            detail = ""
+            if status == Status.NONFINITE_DERIVATIVE:
+                # The residuals are finite but their Jacobian is not: name its columns.
+                columns = ~np.all(np.isfinite(np.asarray(result.jacobian)), axis=0)
+                bad = [name for name, is_bad in zip(names, columns) if is_bad]
+                detail = f" The Jacobian is not finite in the columns of {', '.join(bad)}."
             warn(
-                f"least_squares stopped without converging: {Status(int(result.optimizer.status)).name}. "
-                f"{Status(int(result.optimizer.status)).message}",
+                f"least_squares stopped without converging: {status.name}. {status.message}{detail}",
                 ConvergenceWarning,
             )
         elif not bool(np.all(np.isfinite(np.asarray(result.cov)))):

@@ -24,6 +24,9 @@ __all__ = [
     "Solver",
     "iterate",
     "relative_gradient",
+    "gradient_converged",
+    "step_resolved",
+    "newton_components",
 ]
 
 
@@ -35,6 +38,7 @@ class Status(enum.IntEnum):
     LINE_SEARCH_FAILED = 2
     NONFINITE = 3
     STALLED = 4
+    NONFINITE_DERIVATIVE = 5
 
     @property
     def message(self) -> str:
@@ -44,7 +48,7 @@ class Status(enum.IntEnum):
 _MESSAGES = {
     Status.SUCCESS: (
         "Converged: the relative gradient max_i |g_i| max(|x_i|, 1) / max(|f|, 1) is "
-        "below gtol, or the next (quasi-)Newton step is below the floating-point "
+        "below gtol, or the next (quasi-, Gauss-)Newton step is below the floating-point "
         "resolution of x (and, for method='newton', the Hessian has no negative eigenvalue)."
     ),
     Status.MAX_STEPS: (
@@ -59,7 +63,7 @@ _MESSAGES = {
         "norm; try method='newton' or rescale the parameters."
     ),
     Status.NONFINITE: (
-        "The objective or its gradient is not finite at the current point (for example at x0, "
+        "The objective is not finite at the current point (for example at x0, "
         "outside the function's domain). Start from a point where f(x0, *args) is finite, or "
         "reparameterize (e.g. log sigma instead of sigma)."
     ),
@@ -68,6 +72,16 @@ _MESSAGES = {
         "resolution of x, or steps at the rounding level of f stopped reducing the gradient. "
         "The point may be a minimum to working precision with gtol set tighter than f and "
         "its gradient resolve (check grad), or the objective is non-smooth or noisy there."
+    ),
+    Status.NONFINITE_DERIVATIVE: (
+        "The objective is finite but its gradient, Hessian or Jacobian is not (NaN or inf) "
+        "at the current point, so no step can be computed. Typically the function takes a "
+        "jnp.where whose unselected branch is not differentiable there, e.g. "
+        "jnp.where(x > 0, jnp.log(x), 0.0) at x = 0, or log(0) inside jnp.logaddexp (a "
+        "zero-inflation or mixture weight of exactly 0): the derivative of the discarded "
+        "branch is inf, and inf * 0 = NaN. Use the 'double where' of the JAX FAQ: "
+        "safe = jnp.where(x > 0, x, 1.0); jnp.where(x > 0, jnp.log(safe), 0.0). "
+        "hessjax.hessian(f, x0, *args) names the affected parameters."
     ),
 }
 
@@ -84,7 +98,9 @@ class Solver(Protocol):
     """A minimization method: pure ``init``/``step``/``terminate`` over its state.
 
     The state must have fields ``x``, ``f``, ``g``, ``nfev``, ``ngev`` and
-    ``nhev``; ``terminate`` returns ``(done, status)`` as scalar arrays.
+    ``nhev``; ``terminate`` returns ``(done, status)`` as scalar arrays. The
+    driver checks ``f`` and ``g``; a solver that carries further derivatives
+    (a Hessian) stops with ``Status.NONFINITE_DERIVATIVE`` when they are not finite.
     """
 
     def init(self, fns: Functions, x0: jax.Array, args: tuple, options: Any) -> Any: ...
@@ -105,18 +121,44 @@ def relative_gradient(x: jax.Array, f: jax.Array, g: jax.Array) -> jax.Array:
     return jnp.max(jnp.abs(g) * jnp.maximum(jnp.abs(x), 1.0)) / jnp.maximum(jnp.abs(f), 1.0)
 
 
+def step_resolved(x: jax.Array, step: jax.Array) -> jax.Array:
+    """Per coordinate: the step is finite and within 16 ulps of x_i (relative ~4e-15).
+
+    Such a step cannot change x_i beyond its rounding, so the model's minimizer
+    is x to working precision: the float64 form of MINPACK's xtol test (relative
+    change of x below xtol; Moré, Garbow & Hillstrom 1980, lmder). An infinite
+    or NaN step (no model minimizer, see :func:`newton_components`) is never
+    resolved; nor is any non-zero step at x_i = 0.
+    """
+    return jnp.isfinite(step) & (jnp.abs(step) <= 16.0 * jnp.finfo(x.dtype).eps * jnp.abs(x))
+
+
+def newton_components(gq: jax.Array, curvature: jax.Array) -> jax.Array:
+    """-gq / curvature along the eigen- (or singular) directions of a quadratic model.
+
+    Along a direction with non-positive curvature the model is unbounded below
+    unless its gradient component is exactly zero, so that component of the
+    step is -sign(gq) inf (0 when gq == 0: nothing to resolve there, the hard
+    case of Moré & Sorensen 1983). Returning 0 instead would make the step look
+    resolved at a non-stationary point, e.g. a linear objective, where the
+    Hessian vanishes.
+    """
+    safe = jnp.where(curvature > 0, curvature, 1.0)
+    unbounded = jnp.where(gq == 0, 0.0, -jnp.sign(gq) * jnp.inf)
+    return jnp.where(curvature > 0, -gq / safe, unbounded)
+
+
 def gradient_converged(x: jax.Array, f: jax.Array, g: jax.Array, step: jax.Array, gtol) -> jax.Array:
     """Every coordinate passes the relative-gradient test or is exact to rounding.
 
     Far from the origin (|x_i| >> its standard error) the gradient cannot be
     driven below H_ii ulp(x_i), so the relative-gradient test may be out of
     reach although x_i is exact to rounding; a (quasi-)Newton step within
-    16 ulps of x_i (relative accuracy ~4e-15) says so.
+    16 ulps of x_i (:func:`step_resolved`) says so.
     """
     scale_f = jnp.maximum(jnp.abs(f), 1.0)
     small_gradient = jnp.abs(g) * jnp.maximum(jnp.abs(x), 1.0) <= gtol * scale_f
-    resolved = jnp.abs(step) <= 16.0 * jnp.finfo(x.dtype).eps * jnp.abs(x)
-    return jnp.all(small_gradient | (resolved & jnp.isfinite(step)))
+    return jnp.all(small_gradient | step_resolved(x, step))
 
 
 def accept_trial(accept: jax.Array, evaluate: Callable, current: tuple, finite: Callable):
@@ -132,10 +174,6 @@ def accept_trial(accept: jax.Array, evaluate: Callable, current: tuple, finite: 
     success = accept & finite(new)
     chosen = jax.tree_util.tree_map(lambda a, b: jnp.where(success, a, b), new, current)
     return chosen, success
-
-
-def _finite_point(state: Any) -> jax.Array:
-    return jnp.isfinite(state.f) & jnp.all(jnp.isfinite(state.g))
 
 
 def iterate(
@@ -155,9 +193,18 @@ def iterate(
 
     def check(state):
         done, status = solver.terminate(state, options)
-        finite = _finite_point(state)
-        status = jnp.where(finite, status, Status.NONFINITE)
-        return done | ~finite, status.astype(jnp.int32)
+        # A non-finite f stops at once (NONFINITE). A finite f with a
+        # non-finite gradient is a different failure: the function is defined
+        # there but its derivative is not (typically the jnp.where pitfall),
+        # and no method can step without a gradient, so it stops at once too
+        # (NONFINITE_DERIVATIVE) instead of spinning to max_steps. Solvers
+        # that carry more derivatives (the Newton Hessian) report theirs from
+        # terminate with the same status.
+        finite_f = jnp.isfinite(state.f)
+        finite_g = jnp.all(jnp.isfinite(state.g))
+        status = jnp.where(finite_g, status, Status.NONFINITE_DERIVATIVE)
+        status = jnp.where(finite_f, status, Status.NONFINITE)
+        return done | ~(finite_f & finite_g), status.astype(jnp.int32)
 
     done, status = check(state)
 

@@ -12,7 +12,9 @@ V S^2 V'), so rejected steps cost one residual evaluation.
 Convergence is judged by the angle between r and the column space of J,
 ||U'r|| / ||r|| <= gtol (MINPACK's orthogonality test, generalized from single
 columns to the subspace), which is invariant to the scale of the data and the
-parameters (an exactly zero residual gives angle 0).
+parameters (an exactly zero residual gives angle 0), or by a Gauss–Newton step
+below the resolution of x (MINPACK's xtol test), which decides fits whose
+residuals are only rounding (noise-free data), where the angle is arbitrary.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from .._precision import EPS
-from .base import Status, accept_trial
+from .base import Status, accept_trial, newton_components, step_resolved
 from .newton import solve_trust_region_subproblem
 
 __all__ = ["LevenbergMarquardt", "LMOptions"]
@@ -143,6 +145,16 @@ class LevenbergMarquardt:
 
     def terminate(self, state: LMState, options: LMOptions):
         angle = residual_angle(state.u, state.r)
+        # The Gauss–Newton step -D^-1 V S^-1 U'r, infinite along a zero
+        # singular value with a non-zero component of r (no minimizer there).
+        gauss_newton = (state.vt.T @ newton_components(state.u.T @ state.r, state.s)) / state.scale
+        # A Gauss–Newton step within rounding of x: x is the model's minimizer
+        # to working precision (MINPACK's xtol test at 16 ulps; Moré, Garbow &
+        # Hillstrom 1980). This is the test that decides zero-residual fits:
+        # there r is rounding noise of the model, whose angle to the column
+        # space is arbitrary, so the angle test cannot pass, yet the step that
+        # would fit that noise is at the resolution of x.
+        resolved = jnp.all(step_resolved(state.x, gauss_newton))
         # Converged to working precision: steps no longer change the RSS beyond
         # its rounding (r = y - model loses digits when the fit is close) and
         # the angle is small; MINPACK reports this as success (ftol/xtol).
@@ -152,7 +164,7 @@ class LevenbergMarquardt:
         # No relative-gradient test: normalized by max(|f|, 1) it becomes an
         # absolute test on near-zero-residual problems (NIST Lanczos1, RSS 1e-25)
         # and stops far too early; the angle is scale-free.
-        converged = (angle <= options.gtol) | exhausted
+        converged = (angle <= options.gtol) | exhausted | resolved
         done = converged | collapsed | state.stalled
         return done, jnp.where(converged, Status.SUCCESS, Status.STALLED)
 

@@ -20,7 +20,14 @@ import jax
 import jax.numpy as jnp
 
 from .._precision import EPS
-from .base import Functions, Status, accept_trial, gradient_converged, relative_gradient
+from .base import (
+    Functions,
+    Status,
+    accept_trial,
+    gradient_converged,
+    newton_components,
+    relative_gradient,
+)
 
 __all__ = ["TrustRegionNewton", "NewtonOptions", "solve_trust_region_subproblem"]
 
@@ -64,11 +71,9 @@ def solve_trust_region_subproblem(eigenvalues, eigenvectors, g, radius):
     scale = jnp.maximum(jnp.max(jnp.abs(eigenvalues)), jnp.finfo(g.dtype).tiny)
 
     def components(sigma):
-        denom = eigenvalues + sigma
-        safe = jnp.where(denom > 0, denom, 1.0)
         # A zero shifted eigenvalue with a zero gradient component contributes
         # nothing (that is the hard case); with a non-zero one, the step is unbounded.
-        return jnp.where(denom > 0, -gq / safe, jnp.where(gq == 0, 0.0, -jnp.sign(gq) * jnp.inf))
+        return newton_components(gq, eigenvalues + sigma)
 
     def step_norm(sigma):
         return jnp.linalg.norm(components(sigma))
@@ -213,14 +218,23 @@ class TrustRegionNewton:
         lam = state.eigenvalues
         # Second-order test: at a saddle the gradient test alone would pass.
         curvature_ok = lam[0] >= -jnp.sqrt(EPS) * jnp.max(jnp.abs(lam))
-        # The Newton step, where the Hessian is positive definite.
+        # The Newton step. Along an eigenvector with non-positive curvature and
+        # a non-zero gradient component the model has no minimizer, so the
+        # step is infinite there (and, mixed by Q, in every coordinate): only
+        # the gradient test can pass. A zero step there would declare a
+        # linear or piecewise-linear objective (Hessian 0) converged at x0.
         gq = state.eigenvectors.T @ (state.g / state.scale)
-        newton_step = -(state.eigenvectors @ (gq / jnp.where(lam > 0, lam, jnp.inf))) / state.scale
-        # Where H is not positive definite the step is inf: only the gradient counts.
+        newton_step = (state.eigenvectors @ newton_components(gq, lam)) / state.scale
         converged = gradient_converged(state.x, state.f, state.g, newton_step, options.gtol) & curvature_ok
         collapsed = state.radius <= EPS * jnp.maximum(jnp.linalg.norm(state.scale * state.x), 1.0)
-        done = converged | collapsed | state.stalled
+        # Trial points with a non-finite Hessian are never accepted (step), so
+        # one here is x0's: f and g are finite (else the driver reports
+        # NONFINITE / NONFINITE_DERIVATIVE) but no Newton model exists, and
+        # every step would be rejected until max_steps. Stop at once.
+        hessian_finite = jnp.all(jnp.isfinite(state.hessian))
+        done = converged | collapsed | state.stalled | ~hessian_finite
         status = jnp.where(converged, Status.SUCCESS, Status.STALLED)
+        status = jnp.where(hessian_finite, status, Status.NONFINITE_DERIVATIVE)
         return done, status
 
     def inverse_hessian(self, state: NewtonState):
