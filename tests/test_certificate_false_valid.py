@@ -241,3 +241,16 @@ def test_quadratic_optimum_is_valid_with_exact_se():
     np.testing.assert_allclose(res.cov, np.linalg.inv([[2.0, 1.0], [1.0, 6.0]]), rtol=1e-12)
     # Exactly quadratic: every probe drops exactly as predicted.
     np.testing.assert_allclose(np.asarray(res.diagnostics.quadratic_ratio), 1.0, rtol=1e-9)
+
+
+def test_profile_interval_of_a_pinned_probability_is_one_sided_and_exact():
+    """The certificate sends users to profile intervals: they must work on such a fit.
+    25 of 25: the profile interval of p is [exp(-chi2_1(0.95)/2 / 25), 1]."""
+    from scipy import stats
+
+    res = fit_quietly(binomial_logit_loglik, np.array(0.0), 25.0, 25.0)
+    with pytest.warns(hj.IntervalWarning):  # profile and Wald intervals differ: said so
+        ci = res.conf_int(method="profile")[0]
+    lower = np.exp(-0.5 * stats.chi2.ppf(0.95, 1) / 25)
+    np.testing.assert_allclose(float(jax.nn.sigmoid(ci[0])), lower, rtol=1e-8)
+    assert ci[1] == np.inf

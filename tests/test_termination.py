@@ -270,4 +270,5 @@ def test_least_squares_nonfinite_jacobian_names_the_column():
     assert int(res.optimizer.nit) == 0
     np.testing.assert_array_equal(res.residuals, 2.0 * x)  # y - 1 - 0 * x
     messages = [str(w.message) for w in record if w.category is hj.ConvergenceWarning]
-    assert any("columns of x[1]." in m for m in messages), messages
+    # Only the rate enters the singular sqrt; the intercept's derivative is finite.
+    assert any("not finite in x[1]." in m for m in messages), messages

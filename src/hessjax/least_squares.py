@@ -266,10 +266,14 @@ def least_squares(
             status = Status(int(result.optimizer.status))
             detail = ""
             if status == Status.NONFINITE_DERIVATIVE:
-                # The residuals are finite but their Jacobian is not: name its columns.
-                columns = ~np.all(np.isfinite(np.asarray(result.jacobian)), axis=0)
-                bad = [name for name, is_bad in zip(names, columns) if is_bad]
-                detail = f" The Jacobian is not finite in the columns of {', '.join(bad)}."
+                # Name the parameters. Not from the forward-mode Jacobian: its
+                # zero tangents meet the infinite partial (inf * 0 = NaN) in
+                # every column; the reverse-mode gradient of rss/2 keeps the
+                # finite partials finite. Compiled only on this failure.
+                _, grad = obj.value_and_grad_jit(np.asarray(result.estimate), args)
+                bad = [name for name, g in zip(names, np.asarray(grad)) if not np.isfinite(g)]
+                if bad:
+                    detail = f" The gradient of rss/2 is not finite in {', '.join(bad)}."
             warn(
                 f"least_squares stopped without converging: {status.name}. {status.message}{detail}",
                 ConvergenceWarning,

@@ -20,6 +20,8 @@ import numpy as np
 from scipy import stats
 
 from ._precision import default_gtol, float64_entry_point
+from .covariance import wald_intervals
+from .diagnostics import decrement_tolerance
 from .objective import Objective
 from .optimize.base import Functions, Status, iterate
 from .optimize.newton import NewtonOptions, TrustRegionNewton
@@ -160,15 +162,25 @@ def profile_intervals(result, level: float = 0.95) -> ProfileResult:
         raise ValueError("profile intervals work on one fit; index the batched result first.")
     if not 0.0 < float(level) < 1.0:
         raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
-    wald = result.conf_int(level)
+    d = result.diagnostics
+    # A certified strict maximum is required; Wald intervals that are not usable
+    # (a parameter running off to a bound, a skewed likelihood) are what profile
+    # intervals are for, so wald_adequate / at_boundary are not.
+    at_maximum = (
+        bool(d.hessian_is_pd) and not bool(d.is_saddle) and bool(d.converged)
+        and bool(d.newton_decrement <= decrement_tolerance)
+        and not bool(np.any(np.asarray(d.nonfinite_derivative)))
+    )
+    if not at_maximum:
+        raise ValueError(
+            "profile intervals need a certified strict maximum; this fit is not one: "
+            f"{str(d).splitlines()[0]}"
+        )
+    with jax.enable_x64(True):  # the Wald intervals, for comparison only (no usability warning)
+        wald = np.asarray(wald_intervals(result.estimate, result.se_vector, float(level)))
     obj = result.objective
     n = obj.spec.size
     names = result.names
-    if not bool(result.diagnostics.is_valid):
-        raise ValueError(
-            "profile intervals need a valid fit (a certified strict maximum); this fit is not: "
-            f"{str(result.diagnostics).splitlines()[0]}"
-        )
     solve = obj.solver(("profile",), lambda: _endpoint_solver(obj))
     q = 0.5 * stats.chi2.ppf(level, 1)
     x_hat = jnp.asarray(result.estimate)
