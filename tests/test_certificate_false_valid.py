@@ -252,5 +252,5 @@ def test_profile_interval_of_a_pinned_probability_is_one_sided_and_exact():
     with pytest.warns(hj.IntervalWarning):  # profile and Wald intervals differ: said so
         ci = res.conf_int(method="profile")[0]
     lower = np.exp(-0.5 * stats.chi2.ppf(0.95, 1) / 25)
-    np.testing.assert_allclose(float(jax.nn.sigmoid(ci[0])), lower, rtol=1e-8)
+    np.testing.assert_allclose(float(jax.nn.sigmoid(ci[0])), lower, rtol=1e-6)  # endpoint solve accuracy
     assert ci[1] == np.inf

@@ -261,7 +261,7 @@ def sqrt_rate_residuals(b, x, y):
     return y - b[0] - jnp.sqrt(b[1]) * x
 
 
-def test_least_squares_nonfinite_jacobian_names_the_column():
+def test_least_squares_nonfinite_jacobian_names_the_parameter():
     x = np.array([0.0, 1.0, 2.0, 3.0])
     y = 1.0 + 2.0 * x
     with pytest.warns(hj.ConvergenceWarning, match="NONFINITE_DERIVATIVE") as record:
