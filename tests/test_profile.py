@@ -95,7 +95,7 @@ def test_profile_needs_a_valid_fit():
 
     with pytest.warns(hj.HessianWarning):
         res = hj.fit(loglik, {"a": 0.0, "b": 0.0}, np.array([1.0, 2.0, 3.0]))
-    with pytest.raises(ValueError, match="valid fit"):
+    with pytest.raises(ValueError, match="certified strict maximum"):
         res.conf_int(method="profile")
 
 
