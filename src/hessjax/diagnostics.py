@@ -92,7 +92,7 @@ __all__ = [
     "certify",
     "likelihood_probes",
     "refit_probes",
-    "is_steep",
+    "needs_refit",
     "decrement_tolerance",
     "QUADRATIC_RATIO_RANGE",
     "PROBE_POINTS",
@@ -110,12 +110,18 @@ decrement_tolerance = 1e-6
 #: parameter's Wald direction: both 95% end points and one SE either side.
 PROBE_POINTS = (-float(normal_quantile(0.95)), -1.0, 1.0, float(normal_quantile(0.95)))
 
-#: Accepted actual / predicted log-likelihood drop at the probes. A ratio r
-#: moves the point where the likelihood reaches the drop the Wald interval
-#: assumes by about 1/sqrt(r): outside [0.1, 10] the Wald end point is off by
-#: more than a factor sqrt(10) ~ 3.2 (a well-posed model with n = 5 observations
-#: stays within [0.3, 5.2]; separation, a variance or probability at its bound
-#: and a vanishing Hessian give ratios below 1e-6 or above 1e6).
+#: Actual / predicted log-likelihood drop at the probes. A ratio r moves the
+#: point where the likelihood reaches the drop the Wald interval assumes by
+#: about 1/sqrt(r). Below 0.1 at any probe (the end point more than sqrt(10) ~
+#: 3.2 times too close: the interval is anti-conservative) the Wald interval
+#: cannot be used; separation and a variance or probability at its bound give
+#: ratios below 1e-6. Above 10 the likelihood is steeper than the Hessian says,
+#: which on one side only is a skewed likelihood whose Wald interval is merely
+#: conservative there (NIST Rat43, Nelson, Bennett5: 15 to 2e7 at one end);
+#: above 10 on BOTH sides already at +-1 SE, the Hessian understates the
+#: curvature everywhere at the scale of the SEs - a degenerate optimum (ratios
+#: 1e7 to 1e24 in the cases users report). A well-posed model with n = 5
+#: observations stays within [0.3, 5.2].
 QUADRATIC_RATIO_RANGE = (0.1, 10.0)
 
 # A probe difference counts only beyond this many times the measured noise of f.
@@ -179,9 +185,15 @@ def likelihood_probes(
 _REFIT_STEPS = 20
 
 
-def is_steep(probes: Probes) -> jax.Array:
-    """Whether some straight-line probe drops more than the range allows (pure)."""
-    return jnp.any(probes.drops > QUADRATIC_RATIO_RANGE[1] * probes.predicted)
+def steep_both_sides(ratio):
+    """Per parameter: the drop exceeds the range at both -1 and +1 SE (NumPy or JAX)."""
+    hi = QUADRATIC_RATIO_RANGE[1]
+    return (ratio[..., 1] > hi) & (ratio[..., 2] > hi)
+
+
+def needs_refit(quadratic_ratio) -> bool:
+    """Whether an eager result should be re-certified with :func:`refit_probes`."""
+    return bool(np.any(steep_both_sides(np.asarray(quadratic_ratio))))
 
 
 def refit_probes(value: Callable, x: jax.Array, cov: jax.Array, se: jax.Array, probes: Probes) -> Probes:
@@ -195,7 +207,7 @@ def refit_probes(value: Callable, x: jax.Array, cov: jax.Array, se: jax.Array, p
     there: its step overshoots by orders of magnitude), halved until f
     decreases, else the point stays. The drop at a re-fitted point still bounds
     the profile drop from above, so a ratio in range stays a sound pass. Costs
-    4n Hessians per step: callers run it only when :func:`is_steep`.
+    4n Hessians per step: callers run it only when :func:`needs_refit`.
     """
     n = x.shape[0]
     t = jnp.asarray(PROBE_POINTS, x.dtype)
@@ -325,9 +337,9 @@ class Diagnostics:
                                   f"{PROBE_POINTS[k]:+.3g} SE {change}): the estimate is running "
                                   "off to infinity or sits at a bound of the parameter space"))
                 continue
-            k = int(np.argmax(np.where(np.isfinite(r), r, np.inf)))
-            out.append((name, "steep", f"the log-likelihood falls far faster than the Hessian predicts (at "
-                              f"{PROBE_POINTS[k]:+.3g} SE it drops {r[k]:.2g} times the prediction): "
+            k = 1 if r[1] <= r[2] else 2
+            out.append((name, "steep", f"the log-likelihood falls far faster than the Hessian predicts on "
+                              f"both sides (at {PROBE_POINTS[k]:+.3g} SE it drops {r[k]:.2g} times the prediction): "
                               "the Hessian vanishes or is not representative at this scale "
                               "(a degenerate optimum); the SEs overstate the uncertainty"))
         return out
@@ -468,16 +480,14 @@ def certify(
     nonfinite = ~jnp.isfinite(grad) | ~jnp.all(jnp.isfinite(hessian), axis=1)
 
     lo, hi = QUADRATIC_RATIO_RANGE
-    # Too flat is judged on the straight line (its drop bounds the profile's from
-    # above, so a flat straight line means a flat profile); too steep on the
-    # re-fitted points (equal to the straight line unless that was too steep).
+    # The re-fitted drops (equal to the straight line's unless re-certified) bound
+    # the profile's from above: a ratio below the range there means a flat profile.
     straight = probes.drops / probes.predicted
-    refit = probes.refit_drops / probes.predicted
-    ratio = jnp.where(straight > hi, refit, straight)
+    ratio = jnp.where(straight > hi, probes.refit_drops / probes.predicted, straight)
     # Differences the rounding noise of f can explain are not judged.
     unresolved = jnp.abs(probes.drops - probes.predicted) <= _NOISE_FACTOR * probes.noise
-    in_range = (straight >= lo) & (ratio <= hi) & (ratio >= lo)
-    adequate = jnp.all(unresolved | in_range, axis=1) & ~probes.nan_at & pd
+    too_flat = jnp.any((ratio < lo) & ~unresolved, axis=1)
+    adequate = ~too_flat & ~steep_both_sides(ratio) & ~probes.nan_at & pd
     at_boundary = pd & probes.nan_at
     valid = (
         converged & pd & ~saddle & (decrement <= decrement_tolerance)

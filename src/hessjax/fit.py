@@ -28,11 +28,11 @@ from .covariance import (
     wald_intervals,
 )
 from .diagnostics import (
-    QUADRATIC_RATIO_RANGE,
     Diagnostics,
     certify,
     decrement_tolerance,
     likelihood_probes,
+    needs_refit,
     refit_probes,
 )
 from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
@@ -489,7 +489,7 @@ def recertify_steep(result: FitResult) -> FitResult:
     d = result.diagnostics
     if np.ndim(d.is_valid) != 0 or not bool(d.hessian_is_pd):
         return result
-    if not np.any(np.asarray(d.quadratic_ratio) > QUADRATIC_RATIO_RANGE[1]):
+    if not needs_refit(d.quadratic_ratio):
         return result
     obj = result.objective
     key = ("fit-refit", result.covariance_method, result.nobs)

@@ -32,7 +32,7 @@ from .covariance import (
     scaled_spectrum,
     standard_errors,
 )
-from .diagnostics import QUADRATIC_RATIO_RANGE, Diagnostics, certify, likelihood_probes, refit_probes
+from .diagnostics import Diagnostics, certify, likelihood_probes, needs_refit, refit_probes
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult, Status, iterate
 from .optimize.levenberg_marquardt import LevenbergMarquardt, LMOptions
@@ -253,9 +253,7 @@ def least_squares(
     options = LMOptions(gtol=np.float64(_DEFAULT_GTOL if gtol is None else gtol))
     result = run(x, args, options)
     d = result.diagnostics
-    if not is_traced(d.is_valid) and bool(d.hessian_is_pd) and np.any(
-        np.asarray(d.quadratic_ratio) > QUADRATIC_RATIO_RANGE[1]
-    ):
+    if not is_traced(d.is_valid) and bool(d.hessian_is_pd) and needs_refit(d.quadratic_ratio):
         # Curved valley: certify again with the other parameters re-fitted at the probes.
         refit = obj.solver(
             ("least_squares-refit", steps, nobs), lambda: _build(obj, steps, names, nobs, refit=True)
