@@ -38,14 +38,16 @@ wald_adequate, quadratic_ratio
     t standard errors and the others by their regression on it), the
     quadratic model predicts a log-likelihood drop of t^2 / 2 (plus the
     linear term). ``quadratic_ratio`` is actual / predicted drop at t = -1.96,
-    -1, 1, 1.96; ``wald_adequate`` requires every ratio in
-    [1/10, 10] (a Wald end point within a factor sqrt(10) of where the
-    likelihood puts it). Near 0 or negative: the likelihood is flat on that
-    side, the estimate is running off to infinity (separation, a variance at
-    zero on the log scale, a probability at 0 or 1 through a logit). Far
-    above 1: the Hessian understates the curvature (a degenerate optimum,
-    where the Hessian vanishes). Differences below the measured rounding
-    noise of the log-likelihood are not judged.
+    -1, 1, 1.96 (where a straight-line drop is too steep on both sides, with
+    the other parameters re-fitted: see :func:`refit_probes`).
+    ``wald_adequate`` requires no ratio below 1/10 (too flat: the likelihood
+    barely drops on that side, the estimate is running off to infinity -
+    separation, a variance at zero on the log scale, a probability at 0 or 1
+    through a logit) and not both ratios at +-1 SE above 10 (too steep on
+    both sides: the Hessian understates the curvature - a degenerate optimum
+    where it vanishes). Steepness on one side only is a skewed likelihood
+    whose Wald interval is conservative there; it is shown, not rejected.
+    Differences below the measured rounding noise of f are not judged.
 at_boundary
     Per parameter: the log-likelihood is NaN at an end of the 95% Wald
     interval: the interval leaves the function's domain. (A log-likelihood
