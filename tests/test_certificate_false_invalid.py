@@ -123,3 +123,19 @@ def test_exponential_log_rate_n5_is_valid():
     assert bool(res.diagnostics.is_valid)
     np.testing.assert_allclose(float(res.params), np.log(5 / x.sum()), rtol=1e-10)
     np.testing.assert_allclose(float(res.se), 1 / np.sqrt(5), rtol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["decay", "line"])
+def test_noise_free_least_squares_is_converged_and_valid(kind):
+    """Exact data: the answer is exact, the residuals are rounding noise, so the
+    decrement measures only noise; the Newton step within rounding of x certifies it."""
+    x = np.linspace(0.0, 4.0, 40)
+    if kind == "decay":
+        y, truth = 2.0 * np.exp(-0.7 * x), np.array([2.0, 0.7])
+        residuals = lambda b, x, y: y - b[0] * jnp.exp(-b[1] * x)  # noqa: E731
+    else:
+        y, truth = 0.1 + 0.3 * x, np.array([0.1, 0.3])
+        residuals = lambda b, x, y: y - b[0] - b[1] * x  # noqa: E731
+    res = hj.least_squares(residuals, np.array([1.0, 0.1]), x, y)  # any warning fails the test
+    np.testing.assert_allclose(res.estimate, truth, rtol=1e-14)
+    assert bool(res.converged) and bool(res.diagnostics.is_valid)

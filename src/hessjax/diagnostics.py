@@ -18,6 +18,10 @@ converged
     certifiable. If false: raise ``max_steps``, start closer, rescale.
 grad_norm
     Largest absolute gradient component of the log-likelihood. Informational.
+at_maximum
+    Positive definite information and the Newton step to the maximum below
+    1e-3 SE (``decrement_tolerance``) or within rounding of x in every
+    coordinate (noise-free data, where the SEs themselves are rounding-level).
 newton_decrement, newton_step_se
     g' H^-1 g (twice the predicted log-likelihood gain of one more Newton
     step) and the largest component of the Newton step in standard errors,
@@ -87,6 +91,7 @@ import numpy as np
 
 from ._precision import EPS
 from .covariance import ScaledSpectrum, flat_tolerance, normal_quantile
+from .optimize.base import step_resolved
 
 __all__ = [
     "Diagnostics",
@@ -104,7 +109,7 @@ __all__ = [
 #: more than 1e-3 standard errors in some direction (|step_i| / se_i <=
 #: sqrt(decrement)). Closer than that is the maximum for inference: a shift of
 #: delta SE lowers the coverage of a 95% Wald interval by about
-#: 1.96 phi(1.96) delta^2 ~ 6e-8. (Tighter, e.g. sqrt(eps), would reject good
+#: 1.96 phi(1.96) delta^2 ~ 1.1e-7. (Tighter, e.g. sqrt(eps), would reject good
 #: optima found elsewhere, such as SciPy's BFGS at its default gtol.)
 decrement_tolerance = 1e-6
 
@@ -285,6 +290,7 @@ class Diagnostics:
     scaled_eigenvalues: jax.Array
     scaled_eigenvectors: jax.Array
     newton_step_se: jax.Array = None
+    at_maximum: jax.Array = None
     wald_adequate: jax.Array = None
     quadratic_ratio: jax.Array = None
     nonfinite_derivative: jax.Array = None
@@ -384,7 +390,7 @@ class Diagnostics:
             for name, _, why in self.wald_failures():
                 out.append(f"{name}: {why}. Use conf_int(method='profile'), a bound, more data "
                            "or a reparametrization")
-            if not float(self.newton_decrement) <= decrement_tolerance:
+            if not bool(self.at_maximum):
                 out.append(f"the estimate is {float(self.newton_step_se):.2g} standard errors "
                            "short of the maximum (Newton decrement "
                            f"{float(self.newton_decrement):.3g}): refit from here or raise "
@@ -458,6 +464,7 @@ def certify(
     spectrum: ScaledSpectrum,
     probes: Probes,
     names: tuple,
+    x: jax.Array | None = None,
 ) -> Diagnostics:
     """Compute the certificate from exact derivatives and probes at the estimate (pure).
 
@@ -472,10 +479,15 @@ def certify(
     decrement = jnp.where(pd, grad @ newton_step, jnp.nan)
     se = jnp.sqrt(jnp.abs(jnp.diag(cov)))
     step_se = jnp.where(pd, jnp.max(jnp.abs(newton_step) / jnp.where(se > 0, se, 1.0)), jnp.nan)
-    # A point within sqrt(eps) of the maximum in the information metric is at the
+    # A point within 1e-3 SE of the maximum in the information metric is at the
     # maximum for inference, whatever the optimizer's own (gradient) test said:
     # rounding can keep a large-scale gradient above any relative tolerance.
     at_maximum = pd & (decrement <= decrement_tolerance)
+    if x is not None:
+        # A Newton step within rounding of x in every coordinate is the maximum to
+        # working precision even when the SEs themselves are at rounding level
+        # (noise-free data), where the decrement measures only rounding noise.
+        at_maximum = at_maximum | (pd & jnp.all(step_resolved(x, newton_step)))
     converged = converged | at_maximum
     raw = jnp.linalg.eigvalsh(0.5 * (hessian + hessian.T))
     condition = jnp.where(lam[0] > 0, lam[-1] / jnp.where(lam[0] > 0, lam[0], 1.0), jnp.inf)
@@ -492,7 +504,7 @@ def certify(
     adequate = ~too_flat & ~steep_both_sides(ratio) & ~probes.nan_at & pd
     at_boundary = pd & probes.nan_at
     valid = (
-        converged & pd & ~saddle & (decrement <= decrement_tolerance)
+        converged & at_maximum & ~saddle
         & jnp.all(adequate) & ~jnp.any(nonfinite)
     )
     return Diagnostics(
@@ -509,6 +521,7 @@ def certify(
         scaled_eigenvalues=lam,
         scaled_eigenvectors=spectrum.eigenvectors,
         newton_step_se=step_se,
+        at_maximum=at_maximum,
         wald_adequate=adequate,
         quadratic_ratio=jnp.where(pd, ratio, jnp.nan),
         nonfinite_derivative=nonfinite,

@@ -30,7 +30,6 @@ from .covariance import (
 from .diagnostics import (
     Diagnostics,
     certify,
-    decrement_tolerance,
     likelihood_probes,
     needs_refit,
     refit_probes,
@@ -97,7 +96,9 @@ class FitResult:
     se : pytree like ``init``
         Standard errors sqrt(diag(cov)).
     converged : jax.Array
-        The optimizer's gradient test passed.
+        The certificate's ``converged``: the optimizer's test passed, or the
+        estimate is within 1e-3 SE of the maximum (``optimizer.success`` is the
+        optimizer's own flag).
     diagnostics : Diagnostics
         The optimum certificate.
     optimizer : MinimizeResult
@@ -312,9 +313,7 @@ class FitResult:
         if np.ndim(d.is_valid) != 0 or bool(d.is_valid) or not bool(d.hessian_is_pd):
             return
         failures = d.wald_failures()
-        if involved is not None and failures and bool(d.converged) and bool(
-            d.newton_decrement <= decrement_tolerance
-        ):
+        if involved is not None and failures and bool(d.converged) and bool(d.at_maximum):
             index = {name: i for i, name in enumerate(self.names)}
             failures = [f for f in failures if bool(involved[index[f[0]]])]
             if not failures:
@@ -356,7 +355,7 @@ def _analysis(obj: Objective, covariance_method: str, names: tuple, refit: bool 
         probes = likelihood_probes(lambda z: obj.value(z, args), x, f, g, cov, se, spectrum)
         if refit:
             probes = refit_probes(lambda z: obj.value(z, args), x, cov, se, probes)
-        cert = certify(converged, g, hessian, cov, chol_ok, spectrum, probes, names)
+        cert = certify(converged, g, hessian, cov, chol_ok, spectrum, probes, names, x=x)
         return f, g, hessian, cov, se, cert
 
     return analyze
@@ -543,7 +542,7 @@ def warn_about(result) -> None:
         )
         warn(f"the observed information at the estimate is {what}: {shown}. {problems}.", HessianWarning)
     pd = bool(d.hessian_is_pd)
-    if not bool(d.converged) or (pd and not bool(d.newton_decrement <= decrement_tolerance)):
+    if not bool(d.converged) or (pd and not bool(d.at_maximum)):
         distance = f", {float(d.newton_step_se):.2g} SE from the maximum" if pd else ""
         warn(
             "the fit did not reach a certified maximum "

@@ -155,7 +155,7 @@ def _build(obj: Objective, max_steps: int, names: tuple, nobs: int, refit: bool 
         )
         if refit:  # only when a straight probe was steep (see least_squares below)
             probes = refit_probes(nll, x, cov_mle, standard_errors(cov_mle), probes)
-        cert = certify(converged, grad, info, cov_mle, chol_ok, spectrum, probes, names)
+        cert = certify(converged, grad, info, cov_mle, chol_ok, spectrum, probes, names, x=x)
         converged = cert.converged
         opt = MinimizeResult(
             x=unravel(x), fun=state.f, grad=unravel(state.g), nit=nit, nfev=state.nfev,

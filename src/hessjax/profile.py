@@ -21,7 +21,6 @@ from scipy import stats
 
 from ._precision import default_gtol, float64_entry_point
 from .covariance import wald_intervals
-from .diagnostics import decrement_tolerance
 from .objective import Objective
 from .optimize.base import Functions, Status, iterate
 from .optimize.newton import NewtonOptions, TrustRegionNewton
@@ -168,7 +167,7 @@ def profile_intervals(result, level: float = 0.95) -> ProfileResult:
     # intervals are for, so wald_adequate / at_boundary are not.
     at_maximum = (
         bool(d.hessian_is_pd) and not bool(d.is_saddle) and bool(d.converged)
-        and bool(d.newton_decrement <= decrement_tolerance)
+        and bool(d.at_maximum)
         and not bool(np.any(np.asarray(d.nonfinite_derivative)))
     )
     if not at_maximum:

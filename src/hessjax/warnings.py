@@ -48,24 +48,33 @@ class ConvergenceWarning(HessjaxWarning):
 
 
 class HessianWarning(HessjaxWarning):
-    """The observed information is not positive definite at the estimate.
+    """A Hessian cannot be trusted.
 
-    Standard errors are NaN and the result's ``diagnostics`` name the flat or
-    negative-curvature directions (``diagnostics.directions()``).
+    The observed information is not positive definite at the estimate
+    (standard errors are NaN; ``diagnostics.directions()`` names the flat or
+    negative-curvature directions), it understates the curvature on both sides
+    at the scale of the SEs (a degenerate optimum), its entries are not finite
+    although the function is, or a finite-difference element is undetermined
+    (its error estimate as large as the element).
     """
 
 
 class BoundaryWarning(HessjaxWarning):
-    """A Wald interval leaves the region where the log-likelihood is finite.
+    """A Wald interval cannot be used because the estimate is at or near a boundary.
 
-    The estimate is at or near the boundary of the parameter space, where the
-    Wald approximation is invalid: use profile intervals or reparameterize.
+    The log-likelihood is NaN at an end of the 95% Wald interval (the interval
+    leaves the parameter space), or it barely drops on one side (the estimate
+    is running off to infinity: separation, a variance or probability at its
+    bound). Use profile intervals, a bound, more data or a reparametrization;
+    ``diagnostics.wald_failures()`` names the parameters.
     """
 
 
 class IntervalWarning(HessjaxWarning):
-    """Profile and Wald intervals disagree materially, or a profile interval
-    could not be closed (the likelihood is too flat in that direction)."""
+    """Profile and Wald intervals disagree materially, a profile interval could
+    not be closed (the likelihood is too flat in that direction), or Wald
+    intervals / delta-method SEs were requested from a fit whose certificate
+    says they cannot be used (``diagnostics.problems()`` says why)."""
 
 
 class StaleDataWarning(HessjaxWarning):
