@@ -202,7 +202,7 @@ _SHARDING_SCRIPT = textwrap.dedent(
                        devices=jax.devices()[:1])
     mesh, size = batch_plan(37, 4, 1203, 10)
     with jax.enable_x64(True):
-        run, x0, _, options = prepare_fit(loglik, init, (X, ys[0]), "newton", "cholesky", {})
+        run, x0, _, options, _ = prepare_fit(loglik, init, (X, ys[0]), "newton", "cholesky", {})
         chunk = _place((X, ys[:size]), (False, True), mesh)
         out = batched_fit_program(run, (False, True))(x0, chunk, options)
         shard_devices = len(out.params["beta"].sharding.device_set)

@@ -486,7 +486,7 @@ def recertify_steep(result: FitResult) -> FitResult:
     the other parameters at each probe (a separate program, compiled only when
     needed; see :func:`hessjax.diagnostics.refit_probes`)."""
     d = result.diagnostics
-    if np.ndim(d.is_valid) != 0 or not bool(d.hessian_is_pd):
+    if is_traced(d.is_valid) or np.ndim(d.is_valid) != 0 or not bool(d.hessian_is_pd):
         return result
     if not needs_refit(d.quadratic_ratio):
         return result
@@ -509,7 +509,7 @@ def flag_unbounded(result: FitResult, obj: Objective, x0, args: tuple) -> FitRes
     loglik at ``x0`` (and its compilation) only for failed fits.
     """
     d = result.diagnostics
-    if bool(d.converged) and not bool(d.is_saddle):
+    if is_traced(d.is_valid) or (bool(d.converged) and not bool(d.is_saddle)):
         return result
     start = -float(obj.value_jit(jnp.asarray(x0), args))
     end = float(result.loglik)
