@@ -209,8 +209,8 @@ def refit_probes(value: Callable, x: jax.Array, cov: jax.Array, se: jax.Array, p
     In a curved valley (ill-conditioned nonlinear models such as NIST's
     Lanczos3) the straight Wald line leaves the valley floor, and its drop
     overstates the profile's by 1e4; the profile re-fits the others. Each of
-    :data:`_REFIT_STEPS` steps is an exact-Hessian Newton step in every
-    parameter but the probed one (the information at the estimate is useless
+    :data:`_REFIT_STEPS` steps is an exact-Hessian (saddle-free) Newton step in
+    every parameter but the probed one (the information at the estimate is useless
     there: its step overshoots by orders of magnitude), halved until f
     decreases, else the point stays. The drop at a re-fitted point still bounds
     the profile drop from above, so a ratio in range stays a sound pass. Costs
@@ -230,11 +230,16 @@ def refit_probes(value: Callable, x: jax.Array, cov: jax.Array, se: jax.Array, p
 
         def body(_, carry):
             z, fz = carry
-            g = jax.grad(value)(z)
+            g = jnp.where(free, jax.grad(value)(z), 0.0)
             h = jax.hessian(value)(z)
-            # Newton in the free coordinates: the fixed one gets a unit row/column.
+            # Newton in the free coordinates: the fixed one gets a unit row/column
+            # (with a zero gradient it never moves). Far off the valley floor the
+            # Hessian can be indefinite: |eigenvalues| keep the step a descent
+            # direction (the "saddle-free" Newton step, Dauphin et al. 2014).
             h = jnp.where(free[:, None] & free[None, :], h, jnp.eye(n, dtype=h.dtype))
-            d = -jnp.linalg.solve(h, jnp.where(free, g, 0.0))
+            lam, vecs = jnp.linalg.eigh(0.5 * (h + h.T))
+            size = jnp.maximum(jnp.abs(lam), EPS * jnp.max(jnp.abs(lam)))
+            d = -vecs @ ((vecs.T @ g) / size)
             d = jnp.where(jnp.isfinite(d), d, 0.0)
 
             def halve(k, best):
