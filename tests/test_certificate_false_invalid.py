@@ -139,3 +139,34 @@ def test_noise_free_least_squares_is_converged_and_valid(kind):
     res = hj.least_squares(residuals, np.array([1.0, 0.1]), x, y)  # any warning fails the test
     np.testing.assert_allclose(res.estimate, truth, rtol=1e-14)
     assert bool(res.converged) and bool(res.diagnostics.is_valid)
+
+
+def test_curved_valley_nist_lanczos3_is_valid_in_fit_and_fit_batch():
+    """Ill-conditioned sum of exponentials: the straight Wald line leaves the curved
+    valley (drops 1e4 times the prediction on both sides); re-fitting the other
+    parameters at the probes shows a nearly quadratic profile. fit, least_squares and
+    fit_batch must agree that the fit is valid, at NIST's certified values."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "data"))
+    from nist_nls import NIST_NLS
+
+    d = NIST_NLS["Lanczos3"]
+    x, y = np.asarray(d["x"], dtype=np.float64), np.asarray(d["y"], dtype=np.float64)
+
+    def model(b, x):
+        return b[0] * jnp.exp(-b[1] * x) + b[2] * jnp.exp(-b[3] * x) + b[4] * jnp.exp(-b[5] * x)
+
+    def loglik(p, x, y):
+        return -0.5 * jnp.sum((y - model(p["b"], x)) ** 2) / jnp.exp(2 * p["ls"]) - y.size * p["ls"]
+
+    init = {"b": np.asarray(d["start1"], dtype=np.float64), "ls": np.log(np.std(y))}
+    res = hj.fit(loglik, init, x, y)
+    assert bool(res.diagnostics.is_valid)
+    np.testing.assert_allclose(np.asarray(res.params["b"]), d["certified_params"], rtol=1e-8)
+    ratio = np.asarray(res.diagnostics.quadratic_ratio)
+    assert np.all((ratio > 0.5) & (ratio < 2.0))  # the re-fitted profile is nearly quadratic
+    ys = np.stack([y, y])
+    fits = hj.fit_batch(loglik, init, x, ys, in_axes=(None, 0), progress=False)
+    assert fits.batch_summary.valid == 2

@@ -22,7 +22,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._precision import as_float64_data, float64_entry_point, warn_promoted
-from .fit import FitResult, prepare_fit
+from .fit import FitResult, prepare_fit, recertify_steep_batch
 from .warnings import ConvergenceWarning, HessianWarning, warn
 
 __all__ = ["fit_batch", "shard_data", "batched_fit_program", "DEFAULT_BATCH_MAX_BYTES"]
@@ -314,7 +314,10 @@ def run_batch(
     joined = map_chunks(
         lambda chunk: program(x0, chunk, option_data), args, batched, n_fits, size, mesh, progress
     )
-    return dataclasses.replace(joined, data=_host_data(args, batched, n_fits), function=loglik)
+    result = dataclasses.replace(joined, data=_host_data(args, batched, n_fits), function=loglik)
+    # Curved valleys: fits whose straight-line Wald probes were steep on both sides
+    # are certified again with the other parameters re-fitted, as fit() does.
+    return recertify_steep_batch(result)
 
 
 def warn_batch(result: FitResult) -> None:

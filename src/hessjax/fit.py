@@ -32,6 +32,7 @@ from .diagnostics import (
     certify,
     likelihood_probes,
     needs_refit,
+    steep_both_sides,
     refit_probes,
 )
 from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
@@ -497,6 +498,24 @@ def recertify_steep(result: FitResult) -> FitResult:
     )
     *_, cert = program(jnp.asarray(result.estimate), result.data, result.optimizer.success)
     return dataclasses.replace(result, diagnostics=cert)
+
+
+def recertify_steep_batch(result: FitResult) -> FitResult:
+    """:func:`recertify_steep` for the fits of a batch that need it (one program for all)."""
+    d = result.diagnostics
+    if is_traced(d.is_valid) or np.ndim(d.is_valid) != 1:
+        return result
+    ratio = np.asarray(d.quadratic_ratio)
+    steep = np.asarray(d.hessian_is_pd) & np.any(steep_both_sides(ratio), axis=-1)
+    if not steep.any():
+        return result
+    leaves = [np.array(leaf) for leaf in jax.tree_util.tree_leaves(d)]
+    treedef = jax.tree_util.tree_structure(d)
+    for i in np.flatnonzero(steep):
+        new = jax.tree_util.tree_leaves(recertify_steep(result[int(i)]).diagnostics)
+        for full, one in zip(leaves, new):
+            full[i] = np.asarray(one)
+    return dataclasses.replace(result, diagnostics=jax.tree_util.tree_unflatten(treedef, leaves))
 
 
 def flag_unbounded(result: FitResult, obj: Objective, x0, args: tuple) -> FitResult:
