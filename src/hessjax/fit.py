@@ -37,7 +37,7 @@ from .diagnostics import (
 )
 from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
 from .objective import Objective, bind
-from .optimize.base import MinimizeResult
+from .optimize.base import MinimizeResult, Status
 from .optimize.minimize import pure_solve, solver_settings
 from .warnings import BoundaryWarning, ConvergenceWarning, HessianWarning, IntervalWarning, warn
 
@@ -441,12 +441,13 @@ def _data_names(fun: Callable, count: int) -> list[str]:
     return names
 
 
-def check_finite_data(obj: Objective, loglik: Callable, x, args: tuple) -> None:
-    """Raise before optimizing when data hold NaN/inf and the loglik is not finite at ``init``.
+def check_finite_data(loglik: Callable, args: tuple) -> None:
+    """Raise when the loglik was not finite at ``init`` and the data hold NaN/inf.
 
-    A model may legitimately mask missing values (``jnp.where(jnp.isnan(y), 0, ...)``),
-    so non-finite data alone are not an error; the log-likelihood is evaluated
-    (one small compilation) only when some data value is not finite.
+    Called only after the optimizer stopped at ``init`` because the objective
+    was not finite there (``Status.NONFINITE`` with no step), so finite fits pay
+    nothing. A model may legitimately mask missing values
+    (``jnp.where(jnp.isnan(y), 0, ...)``): non-finite data alone are no error.
 
     Raises
     ------
@@ -471,8 +472,6 @@ def check_finite_data(obj: Objective, loglik: Callable, x, args: tuple) -> None:
                 bad.append(f"{labels[k]}{jax.tree_util.keystr(path)} has {int((~finite).sum())} "
                            f"non-finite value(s) (NaN/inf), first at index {first}")
     if not bad:
-        return
-    if bool(np.isfinite(np.asarray(obj.value_jit(x, args)))):
         return
     raise ValueError(
         "the log-likelihood is not finite at `init` and the data are not: "
@@ -643,8 +642,10 @@ def fit(
     True
     """
     run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options)
-    check_finite_data(obj, loglik, x, args)
     result = dataclasses.replace(run(x, args, option_data), function=loglik)
+    opt = result.optimizer
+    if int(opt.status) == Status.NONFINITE and int(opt.nit) == 0:
+        check_finite_data(loglik, args)  # the loglik is not finite at init: blame the data?
     result = flag_unbounded(recertify_steep(result), obj, x, args)
     warn_about(result)
     return result
