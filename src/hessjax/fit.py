@@ -644,7 +644,7 @@ def fit(
     run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options)
     result = dataclasses.replace(run(x, args, option_data), function=loglik)
     opt = result.optimizer
-    if int(opt.status) == Status.NONFINITE and int(opt.nit) == 0:
+    if not is_traced(opt.status) and int(opt.status) == Status.NONFINITE and int(opt.nit) == 0:
         check_finite_data(loglik, args)  # the loglik is not finite at init: blame the data?
     result = flag_unbounded(recertify_steep(result), obj, x, args)
     warn_about(result)
