@@ -65,8 +65,8 @@ import jax.numpy as jnp
 
 import hessjax as hj
 from hessjax._precision import default_gtol
-from hessjax.large import extreme_eigenvalues, fit_large, selected_se
-from hessjax.optimize.newton_cg import minimize_newton_cg
+from hessjax.matrix_free import extreme_eigenvalues, fit_large, selected_se
+from hessjax import minimize_newton_cg
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -22,7 +22,7 @@ import pytest
 
 import hessjax as hj
 from hessjax.krylov import lanczos_extremes, lanczos_start, steihaug_cg
-from hessjax.large import (
+from hessjax.matrix_free import (
     LANCZOS_RTOL,
     LARGE_MODEL_THRESHOLD,
     EigenBounds,
@@ -32,7 +32,7 @@ from hessjax.large import (
     fit_large,
     selected_se,
 )
-from hessjax.optimize.newton_cg import minimize_newton_cg
+from hessjax import minimize_newton_cg
 
 EPS = np.finfo(np.float64).eps
 

@@ -585,3 +585,70 @@ def test_global_x64_flag_unchanged():
     assert_float64(res)
     # Outside the scope, default jnp arrays are still float32.
     assert jnp.zeros(1).dtype == jnp.float32
+
+
+# ------------------------------------------------------------------------------------
+# Eager option checks (hessjax/_validate.py), before anything is traced
+# ------------------------------------------------------------------------------------
+def _newton_cg(f, x0, **options):
+    return hj.minimize_newton_cg(f, x0, **options)
+
+
+ENTRY_POINTS = {
+    "bfgs": functools.partial(hj.minimize, method="bfgs"),
+    "newton": functools.partial(hj.minimize, method="newton"),
+    "newton_cg": _newton_cg,
+}
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize("max_steps", [2**31, 2**63])
+def test_max_steps_beyond_int32_raises(entry, max_steps):
+    # Before: 2**31 wrapped in the int32 loop bound and the solver took no step.
+    with pytest.raises(ValueError, match=r"`max_steps` must be an integer in \[0, 2147483647\]"):
+        ENTRY_POINTS[entry](ROSENBROCK2.objective, ROSENBROCK2.x0(), max_steps=max_steps)
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize(
+    "option, value",
+    [("gtol", float("nan")), ("gtol", -1), ("gtol", float("inf")), ("max_steps", -1),
+     ("max_steps", 2.5), ("initial_radius", float("nan")), ("initial_radius", -1.0)],
+)
+def test_bad_option_raises_naming_it(entry, option, value):
+    if entry == "bfgs" and option == "initial_radius":
+        pytest.skip("not a BFGS option (TypeError, tested in test_validation.py)")
+    with pytest.raises(ValueError, match=rf"`{option}` must be .*got {value!r}"):
+        ENTRY_POINTS[entry](ROSENBROCK2.objective, ROSENBROCK2.x0(), **{option: value})
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_integer_valued_options_accepted(entry):
+    """Integers for tolerances, NumPy integers and integer-valued floats (as SciPy's
+    maxiter) for step counts give the same result as the float / int values."""
+    options = {"gtol": 1e-6, "max_steps": 200}
+    reference = ENTRY_POINTS[entry](ROSENBROCK2.objective, ROSENBROCK2.x0(), **options)
+    for max_steps in (np.int64(200), 200.0, np.float64(200.0)):
+        res = ENTRY_POINTS[entry](ROSENBROCK2.objective, ROSENBROCK2.x0(), gtol=1e-6, max_steps=max_steps)
+        assert int(res.nit) == int(reference.nit)
+        np.testing.assert_array_equal(np.asarray(res.x), np.asarray(reference.x))
+    if entry != "bfgs":
+        res = ENTRY_POINTS[entry](ROSENBROCK2.objective, ROSENBROCK2.x0(), initial_radius=2)
+        assert bool(res.success)
+        assert_same_point(np.asarray(res.x), np.ones(2))
+    # An integer gtol is a number like any other (here loose enough to stop at
+    # x0; Newton-CG spends one step on its curvature check there).
+    res = ENTRY_POINTS[entry](quadratic_from_one, np.zeros(2), gtol=2)
+    assert bool(res.success) and int(res.nit) <= 1
+    np.testing.assert_array_equal(np.asarray(res.x), np.zeros(2))
+
+
+def quadratic_from_one(x):
+    return jnp.sum((x - 1.0) ** 2)
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_largest_max_steps_is_accepted(entry):
+    res = ENTRY_POINTS[entry](ROSENBROCK2.objective, ROSENBROCK2.x0(), max_steps=2**31 - 1)
+    assert bool(res.success)
+    assert_same_point(np.asarray(res.x), np.ones(2))

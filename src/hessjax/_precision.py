@@ -23,6 +23,8 @@ __all__ = [
     "as_float64_params",
     "as_float64_data",
     "default_gtol",
+    "flat_tolerance",
+    "decrement_tolerance",
 ]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -31,6 +33,21 @@ EPS = float(np.finfo(np.float64).eps)
 # sqrt(eps) (where f stops resolving changes) and eps (where the gradient is
 # pure rounding), Dennis & Schnabel (1996) sec. 7.2.
 default_gtol = EPS ** (2.0 / 3.0)
+
+#: Scaled eigenvalues below this fraction of the largest are treated as zero.
+#: The inverse of a matrix with condition number k carries relative errors of
+#: about k eps, so beyond 1/(1e3 eps) ~ 4.5e12 the standard errors would keep
+#: fewer than three correct digits: the direction is numerically flat. (Legit
+#: ill-conditioned models, e.g. NIST's Lanczos at 1e8 or Bennett5 at 3e9, pass.)
+flat_tolerance = float(1e3 * EPS)
+
+#: Newton decrements above this mean the estimate is short of the maximum by
+#: more than 1e-3 standard errors in some direction (|step_i| / se_i <=
+#: sqrt(decrement)). Closer than that is the maximum for inference: a shift of
+#: delta SE lowers the coverage of a 95% Wald interval by about
+#: 1.96 phi(1.96) delta^2 ~ 1.1e-7. (Tighter, e.g. sqrt(eps), would reject good
+#: optima found elsewhere, such as SciPy's BFGS at its default gtol.)
+decrement_tolerance = 1e-6
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,20 +12,30 @@ does the same for the observations of one large dataset.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import sys
 import time
 import weakref
 from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._precision import as_float64_data, float64_entry_point, warn_promoted
-from .fit import FitResult, prepare_fit, recertify_steep_batch
-from .warnings import ConvergenceWarning, HessianWarning, warn
+from .fit import attach, prepare_fit, recertify_steep_batch
+from .diagnostics import warn_batch
+from .results import FitResult
 
-__all__ = ["fit_batch", "shard_data", "batched_fit_program", "DEFAULT_BATCH_MAX_BYTES"]
+__all__ = [
+    "fit_batch",
+    "shard_data",
+    "batched_fit_program",
+    "simulate_batch",
+    "as_key",
+    "DEFAULT_BATCH_MAX_BYTES",
+]
 
 #: Default working-set budget of one chunk on CPU (devices that do not report
 #: their memory): chunks whose intermediates stay in cache run 2-3x faster than
@@ -37,10 +47,6 @@ DEFAULT_BATCH_MAX_BYTES = 2**24
 
 #: Fewest fits per device in a default chunk (vectorization needs some width).
 MIN_DEFAULT_CHUNK = 32
-
-# The vmapped program of each compiled single-fit pipeline, per batched-argument pattern.
-_PROGRAMS: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
-
 
 # -- inputs ---------------------------------------------------------------------------
 def _normalize_axes(in_axes: Any, n_data: int) -> tuple:
@@ -300,41 +306,22 @@ def run_batch(
     args, promoted = as_float64_data(tuple(moved))
     warn_promoted(["data arguments"] if promoted else [])
     first = tuple(_take(arg, b, np.int64(0)) for arg, b in zip(args, batched))
-    run, x0, _, option_data, _ = prepare_fit(loglik, init, first, method, covariance, options or {})
+    run, x0, _, option_data, obj = prepare_fit(loglik, init, first, method, covariance, options or {})
 
     per_fit_elements = sum(
         int(np.size(leaf)) for arg in first for leaf in jax.tree_util.tree_leaves(arg)
     )
     mesh, size = batch_plan(n_fits, int(np.size(x0)), per_fit_elements, chunk_size, max_bytes, devices)
-    programs = _PROGRAMS.setdefault(run, {})
-    program = programs.get(batched)
-    if program is None:
-        program = programs[batched] = batched_fit_program(run, batched)
+    # Kept in the objective's program cache (released with the user's function).
+    program = obj.solver(("batch", run, batched), lambda: batched_fit_program(run, batched))
 
     joined = map_chunks(
         lambda chunk: program(x0, chunk, option_data), args, batched, n_fits, size, mesh, progress
     )
-    result = dataclasses.replace(joined, data=_host_data(args, batched, n_fits), function=loglik)
+    result = attach(dataclasses.replace(joined, data=_host_data(args, batched, n_fits)), obj, loglik)
     # Curved valleys: fits whose straight-line Wald probes were steep on both sides
     # are certified again with the other parameters re-fitted, as fit() does.
     return recertify_steep_batch(result)
-
-
-def warn_batch(result: FitResult) -> None:
-    """One warning summarizing the fits that are not certified."""
-    s = result.batch_summary
-    if s.valid == s.n_fits:
-        return
-    kind = HessianWarning if s.hessian_pd < s.n_fits else ConvergenceWarning
-    warn(
-        f"{s.n_fits - s.valid} of {s.n_fits} fits are not valid ({s.n_fits - s.converged} did not "
-        f"converge, {s.n_fits - s.hessian_pd} have an observed information that is not positive "
-        f"definite, {s.saddle} at saddle points, {s.wald_inadequate} whose log-likelihood is not "
-        "quadratic over their SEs - estimates at infinity or at a bound); their flags are in "
-        "result.diagnostics (e.g. result.diagnostics.is_valid) and their SEs are NaN where "
-        "the information is not positive definite. Inspect one with result[i].",
-        kind,
-    )
 
 
 @float64_entry_point
@@ -483,3 +470,69 @@ def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tu
             return jax.device_put(leaf, NamedSharding(mesh, PartitionSpec()))
 
         return tuple(jax.tree_util.tree_map(place, arg) for arg in data64)
+
+
+# -- simulated datasets (bootstrap, coverage_study) -----------------------------------
+def as_key(key: Any, argname: str = "key") -> jax.Array:
+    """A JAX PRNG key from a key or an int seed; a clear error for anything else."""
+    if key is None:
+        raise ValueError(
+            f"`{argname}` is required for reproducible resampling: pass "
+            f"{argname}=jax.random.key(0) or an int seed."
+        )
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.key(int(key))
+    if isinstance(key, jax.Array) and (
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))
+    ):
+        return key
+    raise TypeError(f"`{argname}` must be a jax.random key or an int seed, got {type(key).__name__}.")
+
+
+# The vmapped program of each ``simulate``, keyed weakly. The program calls
+# ``simulate`` through a weak reference: a value that held its key would keep
+# both alive forever.
+_SIMULATORS: "weakref.WeakKeyDictionary[Callable, Callable]" = weakref.WeakKeyDictionary()
+
+
+def _vmapped_simulator(simulate: Callable) -> Callable:
+    try:
+        ref = weakref.WeakMethod(simulate) if inspect.ismethod(simulate) else weakref.ref(simulate)
+    except TypeError:
+        return jax.jit(jax.vmap(simulate, in_axes=(0, None)))
+
+    def one(key, params):
+        return ref()(key, params)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+
+def simulate_batch(simulate: Callable, keys: jax.Array, params: Any) -> tuple:
+    """Datasets ``simulate(keys[i], params)``, stacked; always a tuple of data arguments.
+
+    Must run in the float64 scope. The vmapped simulator is compiled once per
+    ``simulate`` (cached weakly).
+    """
+    if not callable(simulate):
+        raise TypeError(
+            "`simulate` must be a callable simulate(key, params) returning the data tuple "
+            "of one dataset (the arguments after params in loglik)."
+        )
+    try:
+        program = _SIMULATORS.get(simulate)
+    except TypeError:
+        program = None
+    if program is None:
+        program = _vmapped_simulator(simulate)
+        try:
+            _SIMULATORS[simulate] = program
+        except TypeError:
+            pass
+    try:
+        out = program(keys, params)
+    except (TypeError, ValueError, IndexError) as err:
+        raise ValueError(
+            f"simulate(key, params) failed while tracing: {err}\nIt must take a jax.random "
+            "key and the parameter pytree and return one dataset (a tuple of arrays)."
+        ) from err
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)

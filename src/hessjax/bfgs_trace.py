@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from ._precision import default_gtol, float64_entry_point
+from .covariance import gated_covariance
 from .objective import bind
 from .optimize.base import Functions
 from .optimize.bfgs import BFGS, BFGSOptions
@@ -102,12 +103,8 @@ def bfgs_trace(
     approx = np.stack([np.asarray(s.inv_hessian) for s in states])
     exact = []
     for point in xs:
-        h = np.asarray(obj.hessian_jit(point, args))
-        try:
-            np.linalg.cholesky(0.5 * (h + h.T))
-            exact.append(np.linalg.inv(h))
-        except np.linalg.LinAlgError:
-            exact.append(np.full_like(h, np.nan))
+        # NaN where the exact Hessian is not positive definite (the one gate).
+        exact.append(np.asarray(gated_covariance(obj.hessian_jit(point, args))[0]))
     exact = np.stack(exact)
     errors = np.linalg.norm(approx - exact, axis=(1, 2)) / np.linalg.norm(exact, axis=(1, 2))
     with np.errstate(invalid="ignore"):

@@ -21,63 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import float64_entry_point
-from .batch import run_batch
-from .fit import FitResult
+from .batch import as_key, run_batch, simulate_batch
+from .report import render_bootstrap_text, render_text_html
+from .results import FitResult
 from .warnings import ConvergenceWarning, warn
 
-__all__ = ["bootstrap", "BootstrapResult", "as_key", "simulate_batch"]
+__all__ = ["bootstrap", "BootstrapResult"]
 
 KINDS = ("nonparametric", "parametric")
-
-
-def as_key(key: Any, argname: str = "key") -> jax.Array:
-    """A JAX PRNG key from a key or an int seed; a clear error for anything else."""
-    if key is None:
-        raise ValueError(
-            f"`{argname}` is required for reproducible resampling: pass "
-            f"{argname}=jax.random.key(0) or an int seed."
-        )
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return jax.random.key(int(key))
-    if isinstance(key, jax.Array) and (
-        jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))
-    ):
-        return key
-    raise TypeError(f"`{argname}` must be a jax.random key or an int seed, got {type(key).__name__}.")
-
-
-_SIMULATORS: "weakref.WeakKeyDictionary[Callable, Callable]" = weakref.WeakKeyDictionary()
-
-
-def simulate_batch(simulate: Callable, keys: jax.Array, params: Any) -> tuple:
-    """Datasets ``simulate(keys[i], params)``, stacked; always a tuple of data arguments.
-
-    Must run in the float64 scope. The vmapped simulator is compiled once per
-    ``simulate`` (cached weakly).
-    """
-    if not callable(simulate):
-        raise TypeError(
-            "`simulate` must be a callable simulate(key, params) returning the data tuple "
-            "of one dataset (the arguments after params in loglik)."
-        )
-    try:
-        program = _SIMULATORS.get(simulate)
-    except TypeError:
-        program = None
-    if program is None:
-        program = jax.jit(jax.vmap(simulate, in_axes=(0, None)))
-        try:
-            _SIMULATORS[simulate] = program
-        except TypeError:
-            pass
-    try:
-        out = program(keys, params)
-    except (TypeError, ValueError, IndexError) as err:
-        raise ValueError(
-            f"simulate(key, params) failed while tracing: {err}\nIt must take a jax.random "
-            "key and the parameter pytree and return one dataset (a tuple of arrays)."
-        ) from err
-    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 _WEIGHTED: "weakref.WeakKeyDictionary[Any, Callable]" = weakref.WeakKeyDictionary()
@@ -159,13 +110,9 @@ class BootstrapResult:
         return int(self.replicates.shape[0])
 
     def __str__(self) -> str:
-        from .report import render_bootstrap_text
-
         return render_bootstrap_text(self)
 
     def _repr_html_(self) -> str:
-        from .report import render_text_html
-
         return render_text_html(str(self))
 
 

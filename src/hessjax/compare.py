@@ -31,8 +31,10 @@ import numpy as np
 from ._precision import EPS, float64_entry_point
 from ._tree import spec_names
 from .approximations import FDHessian, default_step, fd_hessian
-from .covariance import cholesky_covariance, scaled_spectrum
+from .covariance import gated_covariance
 from .objective import bind
+from .optimize.minimize import minimize
+from .report import render_candidate, render_comparison, render_comparison_html, render_text_html
 
 __all__ = [
     "Candidate", "CandidateReport", "HessianComparison", "compare_hessians", "check_hessian",
@@ -90,13 +92,9 @@ class CandidateReport:
     asymmetry: float = 0.0  # ||M - M'||_F / ||M||_F of the matrix as given (before symmetrizing)
 
     def __str__(self) -> str:
-        from .report import render_candidate
-
         return render_candidate(self)
 
     def _repr_html_(self) -> str:
-        from .report import render_text_html
-
         return render_text_html(str(self))
 
     def to_dict(self) -> dict:
@@ -157,13 +155,9 @@ class HessianComparison:
     def __str__(self) -> str:
         if not self.candidates:
             return NOTHING_COMPARED
-        from .report import render_comparison
-
         return render_comparison(self)
 
     def _repr_html_(self) -> str:
-        from .report import render_comparison_html, render_text_html
-
         return render_text_html(NOTHING_COMPARED) if not self.candidates else render_comparison_html(self)
 
 
@@ -189,11 +183,10 @@ def _inverse(matrix: np.ndarray) -> np.ndarray:
 
 # The library's one positive-definiteness rule: the Cholesky gate of
 # hessjax.covariance on the correlation-scaled matrix (compiled once per size).
-_positive_definite = jax.jit(lambda matrix: cholesky_covariance(matrix, scaled_spectrum(matrix))[1])
 
 
 def _is_pd(matrix: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(matrix)) and _positive_definite(matrix))
+    return bool(np.all(np.isfinite(matrix)) and gated_covariance(matrix)[1])
 
 
 def _asymmetry(matrix: np.ndarray) -> float:
@@ -432,8 +425,6 @@ def _builtin(f: Callable, x, args, include, bfgs_start) -> dict:
             fd = fd_hessian(f, x, *args, scheme=scheme)
             out[f"fd {scheme}"] = Candidate(fd.estimate, "hessian", "fd", fd.step)
     if "bfgs" in include:
-        from .optimize import minimize
-
         res = minimize(f, bfgs_start, *args, method="bfgs")
         out["hessjax bfgs inv_hessian"] = Candidate(res.inv_hessian, "inverse", "quasi-newton")
     flat = np.concatenate([np.ravel(np.asarray(leaf, float)) for leaf in _leaves(x)])

@@ -17,13 +17,16 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtri
 
-from ._precision import EPS
+from ._precision import EPS, flat_tolerance
 
 __all__ = [
     "ScaledSpectrum",
     "scaled_spectrum",
     "flat_tolerance",
+    "definiteness",
+    "spectrum_definiteness",
     "cholesky_covariance",
+    "gated_covariance",
     "pinv_covariance",
     "standard_errors",
     "correlation",
@@ -32,12 +35,6 @@ __all__ = [
     "delta_covariance",
 ]
 
-#: Scaled eigenvalues below this fraction of the largest are treated as zero.
-#: The inverse of a matrix with condition number k carries relative errors of
-#: about k eps, so beyond 1/(1e3 eps) ~ 4.5e12 the standard errors would keep
-#: fewer than three correct digits: the direction is numerically flat. (Legit
-#: ill-conditioned models, e.g. NIST's Lanczos at 1e8 or Bennett5 at 3e9, pass.)
-flat_tolerance = float(1e3 * EPS)
 
 
 class ScaledSpectrum(NamedTuple):
@@ -61,9 +58,26 @@ def scaled_spectrum(hessian: jax.Array) -> ScaledSpectrum:
     return ScaledSpectrum(scale, lam, vecs)
 
 
-def _positive_definite(spectrum: ScaledSpectrum) -> jax.Array:
+def definiteness(lam_min: jax.Array, lam_top: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(positive_definite, negative_curvature)``: the one definition of both.
+
+    ``lam_min`` is (a lower bound on) the smallest eigenvalue of the scaled
+    matrix S = D^-1 H D^-1 and ``lam_top`` the largest eigenvalue magnitude.
+    Positive definite: both finite and ``lam_min > flat_tolerance * lam_top``;
+    negative curvature (a saddle): ``lam_min < -flat_tolerance * lam_top``. In
+    between the matrix is flat to working precision and neither holds. Every
+    entry point (``fit``, ``compare_hessians``, ``fit_large``'s Lanczos bounds,
+    ``bfgs_trace``) decides through this function.
+    """
+    finite = jnp.isfinite(lam_min) & jnp.isfinite(lam_top)
+    return finite & (lam_min > flat_tolerance * lam_top), lam_min < -flat_tolerance * lam_top
+
+
+def spectrum_definiteness(spectrum: ScaledSpectrum) -> tuple[jax.Array, jax.Array]:
+    """:func:`definiteness` of a full scaled spectrum (NaN anywhere: not PD)."""
     lam = spectrum.eigenvalues
-    return jnp.all(jnp.isfinite(lam)) & (lam[0] > flat_tolerance * jnp.max(jnp.abs(lam)))
+    pd, negative = definiteness(lam[0], jnp.max(jnp.abs(lam)))
+    return pd & jnp.all(jnp.isfinite(lam)), negative
 
 
 def cholesky_covariance(hessian: jax.Array, spectrum: ScaledSpectrum) -> tuple[jax.Array, jax.Array]:
@@ -80,8 +94,16 @@ def cholesky_covariance(hessian: jax.Array, spectrum: ScaledSpectrum) -> tuple[j
     inv_scaled = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(n, dtype=hessian.dtype))
     cov = inv_scaled / jnp.outer(d, d)
     cov = 0.5 * (cov + cov.T)
-    ok = _positive_definite(spectrum) & jnp.all(jnp.isfinite(chol))
+    ok = spectrum_definiteness(spectrum)[0] & jnp.all(jnp.isfinite(chol))
     return jnp.where(ok, cov, jnp.nan), ok
+
+
+@jax.jit
+def gated_covariance(hessian: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(cov, ok)`` of a concrete matrix: :func:`cholesky_covariance` of its own
+    :func:`scaled_spectrum` (compiled once per size; for eager callers such as
+    ``compare_hessians`` and ``bfgs_trace``)."""
+    return cholesky_covariance(hessian, scaled_spectrum(hessian))
 
 
 def pinv_covariance(spectrum: ScaledSpectrum) -> jax.Array:

@@ -26,10 +26,10 @@ import numpy as np
 
 from ._precision import as_float64_params, float64_entry_point
 from .approximations import fd_step, second_differences
-from .batch import batch_plan, map_chunks, run_batch
-from .bootstrap import as_key, simulate_batch
+from .batch import as_key, batch_plan, map_chunks, run_batch, simulate_batch
 from .covariance import normal_quantile, sandwich_covariance, standard_errors
-from .fit import FitResult
+from .report import render_coverage_text, render_text_html
+from .results import FitResult
 
 __all__ = ["coverage_study", "CoverageStudy", "SE_METHODS"]
 
@@ -85,13 +85,9 @@ class CoverageStudy:
     notes: tuple = ()
 
     def __str__(self) -> str:
-        from .report import render_coverage_text
-
         return render_coverage_text(self)
 
     def _repr_html_(self) -> str:
-        from .report import render_text_html
-
         return render_text_html(str(self))
 
     def to_dict(self) -> dict:

@@ -30,7 +30,8 @@ from jax.scipy.special import gammaln
 
 from .approximations import fd_hessian
 from .compare import Candidate, HessianComparison, compare_hessians
-from .fit import FitResult, fit
+from .fit import fit
+from .results import FitResult
 from .warnings import HessianWarning
 
 __all__ = ["NAMES", "nb2_loglik", "simulate_demo_data", "DemoResult", "run_demo", "render_demo"]

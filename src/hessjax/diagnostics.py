@@ -89,9 +89,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._precision import EPS
-from .covariance import ScaledSpectrum, flat_tolerance, normal_quantile
-from .optimize.base import step_resolved
+from ._precision import EPS, decrement_tolerance, is_traced
+from .report import render_diagnostics, render_diagnostics_html
+from .covariance import ScaledSpectrum, definiteness, normal_quantile, spectrum_definiteness
+from .optimize.base import Status, step_resolved
+from .warnings import BoundaryWarning, ConvergenceWarning, HessianWarning, warn
 
 __all__ = [
     "Diagnostics",
@@ -105,13 +107,6 @@ __all__ = [
     "PROBE_POINTS",
 ]
 
-#: Newton decrements above this mean the estimate is short of the maximum by
-#: more than 1e-3 standard errors in some direction (|step_i| / se_i <=
-#: sqrt(decrement)). Closer than that is the maximum for inference: a shift of
-#: delta SE lowers the coverage of a 95% Wald interval by about
-#: 1.96 phi(1.96) delta^2 ~ 1.1e-7. (Tighter, e.g. sqrt(eps), would reject good
-#: optima found elsewhere, such as SciPy's BFGS at its default gtol.)
-decrement_tolerance = 1e-6
 
 #: Where the log-likelihood is probed, in standard errors along each
 #: parameter's Wald direction: both 95% end points and one SE either side.
@@ -416,9 +411,8 @@ class Diagnostics:
         out = []
         for k in np.argsort(lam):
             value = lam[k]
-            flat = abs(value) <= flat_tolerance * top
-            negative = value < -flat_tolerance * top
-            if not (flat or negative):
+            pd, negative = (bool(flag) for flag in definiteness(value, top))
+            if pd or not np.isfinite(value):
                 continue
             v = vecs[:, k]
             v = v * np.sign(v[np.argmax(np.abs(v))])
@@ -450,13 +444,9 @@ class Diagnostics:
         return out
 
     def __str__(self) -> str:
-        from .report import render_diagnostics
-
         return render_diagnostics(self)
 
     def _repr_html_(self) -> str:
-        from .report import render_diagnostics_html
-
         return render_diagnostics_html(self)
 
 
@@ -477,9 +467,8 @@ def certify(
     those of the minimized objective (the negative log-likelihood).
     """
     lam = spectrum.eigenvalues
-    top = jnp.max(jnp.abs(lam))
-    pd = jnp.all(jnp.isfinite(lam)) & (lam[0] > flat_tolerance * top) & cholesky_ok
-    saddle = lam[0] < -flat_tolerance * top
+    pd, saddle = spectrum_definiteness(spectrum)
+    pd = pd & cholesky_ok
     newton_step = cov @ grad
     decrement = jnp.where(pd, grad @ newton_step, jnp.nan)
     se = jnp.sqrt(jnp.abs(jnp.diag(cov)))
@@ -536,3 +525,142 @@ def certify(
         loglik_start=jnp.asarray(jnp.nan),
         names=tuple(names),
     )
+
+
+# -- flag-to-warning text of fit_large and selected_se (eager, unbatched results only) --------
+def warn_about_se(se, maxiter: int) -> None:
+    """HessianWarning for solves that met p'Hp <= 0, ConvergenceWarning for unconverged ones."""
+    if is_traced(se.se) or np.ndim(se.se) != 1:
+        return
+    bad = [n for n, b in zip(se.names, np.asarray(se.indefinite)) if b]
+    if bad:
+        warn(
+            f"the observed information is not positive definite: CG met non-positive curvature "
+            f"solving for the SE of {', '.join(bad)}, so those standard errors are NaN. The "
+            "point is a saddle or the model is not identified there; check "
+            "hj.extreme_eigenvalues(...) or refit.",
+            HessianWarning,
+        )
+    slow = [n for n, c, b in zip(se.names, np.asarray(se.converged), np.asarray(se.indefinite)) if not (c or b)]
+    if slow:
+        warn(
+            f"CG did not reach the requested residual within maxiter={maxiter} products for "
+            f"{', '.join(slow)}: their standard errors are NaN. The information is badly "
+            "conditioned; pass a larger maxiter (or a looser rtol) to selected_se/fit_large.",
+            ConvergenceWarning,
+        )
+
+
+def warn_about_large_fit(result, lanczos_steps: int, maxiter: int) -> None:
+    """One warning per kind of trouble, in the wording of ``fit``'s warnings."""
+    if is_traced(result.is_valid) or np.ndim(result.is_valid) != 0:
+        return
+    e = result.eigen
+    lo, err, hi = float(e.min_eigenvalue), float(e.min_error), float(e.max_eigenvalue)
+    if not bool(result.hessian_is_pd):
+        if bool(result.is_saddle) and bool(result.converged):
+            what = (f"has a negative eigenvalue (Ritz value {lo:.4g}): the estimate is a saddle, "
+                    "not a maximum; refit from another start")
+        elif bool(result.is_saddle):
+            what = (f"has a negative eigenvalue (Ritz value {lo:.4g}): the optimizer stopped "
+                    "short of a maximum (see the ConvergenceWarning)")
+        elif not bool(definiteness(lo, max(abs(hi), abs(lo)))[0]):
+            what = (f"is numerically singular (smallest Ritz value {lo:.3g}, largest {hi:.3g}): "
+                    "some parameter combination is not identified")
+        else:
+            what = (f"could not be certified positive definite: smallest Ritz value {lo:.4g} "
+                    f"+- {err:.2g} after {int(e.steps)} Lanczos steps; pass "
+                    f"lanczos_steps={2 * lanczos_steps} (or more)")
+        warn(f"the observed information at the estimate {what}. Standard errors are NaN.",
+             HessianWarning)
+    short = bool(result.hessian_is_pd) and not float(result.newton_decrement) <= decrement_tolerance
+    if not bool(result.converged) or short:
+        status = int(result.optimizer.status)
+        warn(
+            "fit_large did not reach a certified maximum "
+            f"(converged={bool(result.converged)}, "
+            f"newton_decrement={float(result.newton_decrement):.3g}): "
+            f"{Status(status).name}. {Status(status).message}",
+            ConvergenceWarning,
+        )
+    if bool(result.hessian_is_pd):
+        warn_about_se(result.se, maxiter)
+
+
+# -- flag-to-warning text of fit, fit_batch and least_squares ------------------------------
+def warn_about(result) -> None:
+    """One warning per kind of trouble, stating the flags (eager results only).
+
+    Shared by ``fit`` and ``least_squares`` (any result with ``diagnostics``,
+    ``optimizer`` and ``covariance_method``).
+    """
+    d = result.diagnostics
+    if is_traced(d.is_valid) or np.ndim(d.is_valid) != 0:
+        return
+    if not bool(d.hessian_is_pd):
+        problems = "; ".join(d.problems() + d.directions()) or "the information matrix is not finite"
+        what = "a saddle point" if bool(d.is_saddle) else "not positive definite"
+        shown = (
+            "the requested pseudo-inverse is shown instead, flagged: it is not a valid covariance"
+            if getattr(result, "covariance_method", "cholesky") == "pinv"
+            else "standard errors are NaN"
+        )
+        warn(f"the observed information at the estimate is {what}: {shown}. {problems}.", HessianWarning)
+    pd = bool(d.hessian_is_pd)
+    if not bool(d.converged) or (pd and not bool(d.at_maximum)):
+        distance = f", {float(d.newton_step_se):.2g} SE from the maximum" if pd else ""
+        warn(
+            "the fit did not reach a certified maximum "
+            f"(converged={bool(d.converged)}, newton_decrement={float(d.newton_decrement):.3g}"
+            f"{distance}): {result.optimizer.message}",
+            ConvergenceWarning,
+        )
+    if not pd:
+        return
+    failures = d.wald_failures()
+    for kinds, category in ((("domain", "flat"), BoundaryWarning), (("steep",), HessianWarning)):
+        hit = [(name, why) for name, kind, why in failures if kind in kinds]
+        if hit:
+            listed = "; ".join(f"{name}: {why}" for name, why in hit)
+            warn(
+                "the standard errors and Wald intervals of "
+                f"{', '.join(name for name, _ in hit)} cannot be used - {listed}. Use "
+                "conf_int(method='profile'), a bound on the parameter, more data or a "
+                "reparametrization.",
+                category,
+            )
+
+
+def warn_batch(result) -> None:
+    """One warning summarizing the fits that are not certified."""
+    s = result.batch_summary
+    if s.valid == s.n_fits:
+        return
+    kind = HessianWarning if s.hessian_pd < s.n_fits else ConvergenceWarning
+    warn(
+        f"{s.n_fits - s.valid} of {s.n_fits} fits are not valid ({s.n_fits - s.converged} did not "
+        f"converge, {s.n_fits - s.hessian_pd} have an observed information that is not positive "
+        f"definite, {s.saddle} at saddle points, {s.wald_inadequate} whose log-likelihood is not "
+        "quadratic over their SEs - estimates at infinity or at a bound); their flags are in "
+        "result.diagnostics (e.g. result.diagnostics.is_valid) and their SEs are NaN where "
+        "the information is not positive definite. Inspect one with result[i].",
+        kind,
+    )
+
+
+def warn_about_least_squares(result, nonfinite: tuple = ()) -> None:
+    """One warning when a least-squares fit did not converge (naming the parameters
+    whose rss/2 gradient is not finite, ``nonfinite``) or J'J is singular."""
+    if not bool(result.converged):
+        status = Status(int(result.optimizer.status))
+        detail = f" The gradient of rss/2 is not finite in {', '.join(nonfinite)}." if nonfinite else ""
+        warn(
+            f"least_squares stopped without converging: {status.name}. {status.message}{detail}",
+            ConvergenceWarning,
+        )
+    elif not bool(np.all(np.isfinite(np.asarray(result.cov)))):
+        warn(
+            "J'J is singular at the estimate: the standard errors are NaN. "
+            + "; ".join(result.diagnostics.directions()),
+            HessianWarning,
+        )

@@ -9,7 +9,7 @@ eager shell validates inputs before compiling and turns flags into warnings.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -20,314 +20,27 @@ from ._tree import spec_names
 from .covariance import (
     cholesky_covariance,
     correlation,
-    delta_covariance,
     pinv_covariance,
-    sandwich_covariance,
     scaled_spectrum,
     standard_errors,
-    wald_intervals,
 )
 from .diagnostics import (
-    Diagnostics,
     certify,
     likelihood_probes,
     needs_refit,
-    steep_both_sides,
     refit_probes,
+    steep_both_sides,
+    warn_about,
 )
 from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
 from .objective import Objective, bind
-from .optimize.base import MinimizeResult, Status
+from .optimize.base import Status
 from .optimize.minimize import pure_solve, solver_settings
-from .warnings import BoundaryWarning, ConvergenceWarning, HessianWarning, IntervalWarning, warn
+from .results import FitResult
 
-__all__ = ["fit", "FitResult", "DeltaResult", "BatchSummary", "COVARIANCE_METHODS"]
+__all__ = ["fit", "COVARIANCE_METHODS", "prepare_fit", "attach"]
 
 COVARIANCE_METHODS = ("cholesky", "pinv")
-
-
-class BatchSummary(NamedTuple):
-    """Counts over a batched :class:`FitResult` (see :func:`hessjax.fit_batch`)."""
-
-    n_fits: int
-    converged: int
-    hessian_pd: int
-    valid: int
-    saddle: int
-    wald_inadequate: int = 0  # PD information, but some Wald interval cannot be used
-
-    def __str__(self) -> str:
-        return (
-            f"{self.n_fits} fits: {self.converged} converged, {self.hessian_pd} with a positive "
-            f"definite observed information, {self.valid} valid, {self.saddle} at saddle points, "
-            f"{self.wald_inadequate} with unusable Wald intervals (estimate at infinity or a bound)"
-        )
-
-
-class DeltaResult(NamedTuple):
-    """Value and delta-method uncertainty of a derived quantity ``g(params)``."""
-
-    value: Any  # pytree like g's output
-    se: Any  # pytree like g's output
-    cov: jax.Array  # over ravel_pytree order of g's output
-    jacobian: jax.Array  # dg/dparams, (m, n)
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True, repr=False)
-class FitResult:
-    """Result of :func:`fit`; a pytree (batched fits carry a leading axis).
-
-    Attributes
-    ----------
-    params : pytree like ``init``
-        The maximum-likelihood estimate.
-    loglik : jax.Array
-        Log-likelihood at ``params``.
-    grad : pytree like ``init``
-        Gradient of the log-likelihood at ``params`` (about zero).
-    hessian : jax.Array
-        Exact Hessian of the **negative** log-likelihood (the observed
-        information), ``(n, n)`` over ``ravel_pytree`` order.
-    cov, corr : jax.Array
-        Inverse observed information (through a Cholesky factor) and its
-        correlation matrix; all NaN when the information is not positive
-        definite (see ``diagnostics``), unless ``covariance="pinv"`` was
-        requested (then ``covariance_method == "pinv"`` flags it).
-    se : pytree like ``init``
-        Standard errors sqrt(diag(cov)).
-    converged : jax.Array
-        The certificate's ``converged``: the optimizer's test passed, or the
-        estimate is within 1e-3 SE of the maximum (``optimizer.success`` is the
-        optimizer's own flag).
-    diagnostics : Diagnostics
-        The optimum certificate.
-    optimizer : MinimizeResult
-        The optimizer's own result.
-    data : tuple
-        The data the model was fitted to (used by ``robust_cov``,
-        ``conf_int(method="profile")``).
-    names : tuple of str
-        Parameter names in ``ravel_pytree`` order.
-    nobs : int or None
-        Number of observations when ``loglik`` returns per-observation values.
-    covariance_method : str
-        ``"cholesky"`` or ``"pinv"`` (forced, not a valid covariance).
-    """
-
-    params: Any
-    loglik: jax.Array
-    grad: Any
-    hessian: jax.Array
-    cov: jax.Array
-    se: Any
-    corr: jax.Array
-    converged: jax.Array
-    diagnostics: Diagnostics
-    optimizer: MinimizeResult
-    data: tuple
-    names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
-    nobs: int | None = dataclasses.field(default=None, metadata=dict(static=True))
-    covariance_method: str = dataclasses.field(default="cholesky", metadata=dict(static=True))
-    objective: Objective | None = dataclasses.field(
-        default=None, metadata=dict(static=True), compare=False
-    )
-    # The user's loglik, held strongly: the objective holds it weakly (so that
-    # caches do not keep functions alive), and an inline lambda would otherwise
-    # be gone by the time robust_cov or bootstrap needs it.
-    function: Callable | None = dataclasses.field(
-        default=None, metadata=dict(static=True), compare=False
-    )
-
-    # -- flat views -------------------------------------------------------------------
-    @property
-    def estimate(self) -> np.ndarray:
-        """The estimate as a flat float64 vector in ``names`` order."""
-        return np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.params)])
-
-    @property
-    def se_vector(self) -> np.ndarray:
-        """Standard errors as a flat vector in ``names`` order."""
-        return np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se)])
-
-    # -- inference ----------------------------------------------------------------------
-    def conf_int(self, level: float = 0.95, method: str = "wald") -> np.ndarray:
-        """Confidence intervals, ``(n, 2)`` over the flattened parameters.
-
-        Parameters
-        ----------
-        level : float
-            Coverage probability, in (0, 1).
-        method : {"wald", "profile"}
-            ``"wald"``: estimate +- z SE (NaN when the SEs are not valid).
-            ``"profile"``: where the profile log-likelihood drops by
-            chi2_1(level)/2; exact-gradient re-maximization of the other
-            parameters at each point, warm-started (see :mod:`hessjax.profile`).
-
-        Examples
-        --------
-        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
-        >>> def loglik(p, y):
-        ...     return jnp.sum(-0.5 * ((y - p["mu"]) / jnp.exp(p["log_sigma"])) ** 2 - p["log_sigma"])
-        >>> y = np.array([0.5, 1.5, 1.0, 2.0, 0.0])
-        >>> res = hj.fit(loglik, {"mu": 0.0, "log_sigma": 0.0}, y)
-        >>> np.round(res.conf_int()[1], 3)  # mu: 1.0 +- 1.96 * sigma_hat / sqrt(5)
-        array([0.38, 1.62])
-        """
-        if not 0.0 < float(level) < 1.0:
-            raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
-        if method == "wald":
-            self._warn_if_unusable("conf_int(method='wald')")
-            with jax.enable_x64(True):
-                return np.asarray(wald_intervals(self.estimate, self.se_vector, float(level)))
-        if method == "profile":
-            from .profile import profile_intervals
-
-            return profile_intervals(self, level=float(level)).intervals
-        raise ValueError(f"unknown method={method!r}; use 'wald' or 'profile'.")
-
-    @float64_entry_point
-    def robust_cov(self) -> np.ndarray:
-        """Sandwich covariance H^-1 (sum_i s_i s_i') H^-1 (statsmodels ``HC0``).
-
-        Needs ``loglik`` to return per-observation values (a 1-D array): the
-        scores s_i are the exact per-observation gradients.
-
-        Examples
-        --------
-        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
-        >>> def loglik(p, y):  # per-observation values, so the sandwich is available
-        ...     return -0.5 * (y - p) ** 2
-        >>> y = np.array([0.0, 1.0, 5.0])
-        >>> res = hj.fit(loglik, 0.0, y)
-        >>> bool(np.isclose(res.robust_cov()[0, 0], np.sum((y - y.mean()) ** 2) / 9, rtol=1e-14))
-        True
-        """
-        self._require_unbatched("robust_cov")
-        if self.nobs is None:
-            raise ValueError(
-                "robust_cov() needs per-observation log-likelihood values: make loglik return "
-                "the 1-D array of each observation's contribution (fit sums it), e.g. "
-                "`return logpdf(y, mu, sigma)` instead of `jnp.sum(...)`."
-            )
-        obj = self.objective
-        scores = obj.scores_jit(jnp.asarray(self.estimate), self.data)
-        return np.asarray(sandwich_covariance(jnp.asarray(self.cov), scores))
-
-    @float64_entry_point
-    def delta(self, g: Callable) -> DeltaResult:
-        """Value and SE of ``g(params)`` by the exact delta method.
-
-        ``g`` maps the parameter pytree to any pytree of arrays (e.g. the
-        natural-scale ``jnp.exp(p["log_sigma"])``); its Jacobian is exact
-        (forward-mode autodiff) and the covariance is J cov J'.
-
-        Examples
-        --------
-        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
-        >>> def loglik(p, y):
-        ...     return jnp.sum(-0.5 * ((y - p["mu"]) / jnp.exp(p["log_sigma"])) ** 2 - p["log_sigma"])
-        >>> y = np.array([0.5, 1.5, 1.0, 2.0, 0.0])
-        >>> res = hj.fit(loglik, {"mu": 0.0, "log_sigma": 0.0}, y)
-        >>> sigma = res.delta(lambda p: jnp.exp(p["log_sigma"]))
-        >>> round(float(sigma.value), 4), round(float(sigma.se), 4)  # sigma_hat / sqrt(2n)
-        (0.7071, 0.2236)
-        """
-        self._require_unbatched("delta")
-        if not callable(g):
-            raise TypeError("`g` must be a callable g(params) returning a pytree of arrays.")
-        unravel = self.objective.spec.unravel
-        x = jnp.asarray(self.estimate)
-
-        def flat_g(z):
-            leaves = jax.tree_util.tree_leaves(g(unravel(z)))
-            return jnp.concatenate([jnp.ravel(jnp.asarray(leaf, jnp.float64)) for leaf in leaves])
-
-        value_tree = g(unravel(x))
-        jac = jax.jacfwd(flat_g)(x)
-        self._warn_if_unusable("delta()", np.any(np.asarray(jac) != 0, axis=0))
-        cov = delta_covariance(jac, jnp.asarray(self.cov))
-        _, unravel_out = jax.flatten_util.ravel_pytree(value_tree)
-        se = unravel_out(standard_errors(cov))
-        return DeltaResult(value=value_tree, se=se, cov=cov, jacobian=jac)
-
-    # -- batches ----------------------------------------------------------------------------
-    @property
-    def batch_summary(self) -> BatchSummary:
-        """How many fits of a batched result converged, have a PD information, are valid."""
-        d = self.diagnostics
-        if np.ndim(d.is_valid) != 1:
-            raise ValueError("batch_summary needs a result with one leading batch axis (fit_batch).")
-        count = lambda flags: int(np.sum(np.asarray(flags)))  # noqa: E731
-        return BatchSummary(
-            n_fits=int(np.shape(d.is_valid)[0]),
-            converged=count(d.converged),
-            hessian_pd=count(d.hessian_is_pd),
-            valid=count(d.is_valid),
-            saddle=count(d.is_saddle),
-            wald_inadequate=count(
-                np.asarray(d.hessian_is_pd) & ~np.all(np.asarray(d.wald_adequate), axis=-1)
-            ),
-        )
-
-    def __getitem__(self, index) -> "FitResult":
-        """The ``index``-th fit of a batched result (or a sub-batch for a slice/array)."""
-        if np.ndim(self.loglik) == 0:
-            raise TypeError("this FitResult holds one fit; only batched results can be indexed.")
-        return jax.tree_util.tree_map(lambda leaf: leaf[index], self)
-
-    # -- display --------------------------------------------------------------------------
-    def summary(self, level: float = 0.95) -> str:
-        """Text table (estimate, SE, z, p-value, Wald CI) and the certificate verdict."""
-        if np.ndim(self.loglik) != 0:
-            return f"FitResult: batch of {np.shape(self.loglik)[0]} fits\n{self.batch_summary}"
-        from .report import render_fit_text
-
-        return render_fit_text(self, level=level)
-
-    def _repr_html_(self) -> str:
-        if np.ndim(self.loglik) != 0:
-            import html
-
-            return f"<pre>{html.escape(self.summary())}</pre>"
-        from .report import render_fit_html
-
-        return render_fit_html(self)
-
-    def __repr__(self) -> str:
-        if np.ndim(self.loglik) == 1:
-            return (
-                f"FitResult(batch of {np.shape(self.loglik)[0]} fits, {len(self.names)} parameters; "
-                f"{self.batch_summary})"
-            )
-        if np.ndim(self.loglik) != 0:
-            return f"FitResult(batch of shape {np.shape(self.loglik)}, {len(self.names)} parameters)"
-        return self.summary()
-
-    def _warn_if_unusable(self, what: str, involved=None) -> None:
-        """One IntervalWarning when finite SEs come from a fit that is not valid.
-
-        ``involved``: which parameters the requested quantity depends on (a
-        Wald failure elsewhere does not affect it); NaN SEs are flagged already.
-        """
-        d = self.diagnostics
-        if np.ndim(d.is_valid) != 0 or bool(d.is_valid) or not bool(d.hessian_is_pd):
-            return
-        failures = d.wald_failures()
-        if involved is not None and failures and bool(d.converged) and bool(d.at_maximum):
-            index = {name: i for i, name in enumerate(self.names)}
-            failures = [f for f in failures if bool(involved[index[f[0]]])]
-            if not failures:
-                return
-        reasons = "; ".join(d.problems())
-        warn(
-            f"{what} on a fit whose standard errors cannot be used: {reasons}.",
-            IntervalWarning,
-        )
-
-    def _require_unbatched(self, what: str) -> None:
-        if np.ndim(self.loglik) != 0:
-            raise ValueError(f"{what}() works on one fit; index the batched result first.")
 
 
 def _analysis(obj: Objective, covariance_method: str, names: tuple, refit: bool = False) -> Callable:
@@ -386,7 +99,6 @@ def _build_fit(obj: Objective, static: tuple, covariance_method: str, names: tup
             names=names,
             nobs=nobs,
             covariance_method=covariance_method,
-            objective=obj,
         )
 
     return jax.jit(run)
@@ -423,6 +135,19 @@ def prepare_fit(loglik, init, data, method, covariance, options):
     key = ("fit", *static, covariance, nobs)
     run = obj.solver(key, lambda: _build_fit(obj, static, covariance, names, nobs))
     return run, x, args, option_data, obj
+
+
+def attach(result, obj: Objective, function: Callable):
+    """``result`` with its objective and the user's function attached.
+
+    Compiled programs return arrays only (and static names); the eager shell
+    attaches the Python objects afterwards. A program that returned them as
+    static pytree fields would put them in JAX's global caches (the output
+    tree of every compiled program is kept), so the objective, its compiled
+    programs and the user's function would never be released: a process that
+    fits fresh functions in a loop ran out of memory maps and crashed.
+    """
+    return dataclasses.replace(result, objective=obj, function=function)
 
 
 def _data_names(fun: Callable, count: int) -> list[str]:
@@ -541,49 +266,6 @@ def flag_unbounded(result: FitResult, obj: Objective, x0, args: tuple) -> FitRes
     return result
 
 
-def warn_about(result) -> None:
-    """One warning per kind of trouble, stating the flags (eager results only).
-
-    Shared by ``fit`` and ``least_squares`` (any result with ``diagnostics``,
-    ``optimizer`` and ``covariance_method``).
-    """
-    d = result.diagnostics
-    if is_traced(d.is_valid) or np.ndim(d.is_valid) != 0:
-        return
-    if not bool(d.hessian_is_pd):
-        problems = "; ".join(d.problems() + d.directions()) or "the information matrix is not finite"
-        what = "a saddle point" if bool(d.is_saddle) else "not positive definite"
-        shown = (
-            "the requested pseudo-inverse is shown instead, flagged: it is not a valid covariance"
-            if getattr(result, "covariance_method", "cholesky") == "pinv"
-            else "standard errors are NaN"
-        )
-        warn(f"the observed information at the estimate is {what}: {shown}. {problems}.", HessianWarning)
-    pd = bool(d.hessian_is_pd)
-    if not bool(d.converged) or (pd and not bool(d.at_maximum)):
-        distance = f", {float(d.newton_step_se):.2g} SE from the maximum" if pd else ""
-        warn(
-            "the fit did not reach a certified maximum "
-            f"(converged={bool(d.converged)}, newton_decrement={float(d.newton_decrement):.3g}"
-            f"{distance}): {result.optimizer.message}",
-            ConvergenceWarning,
-        )
-    if not pd:
-        return
-    failures = d.wald_failures()
-    for kinds, category in ((("domain", "flat"), BoundaryWarning), (("steep",), HessianWarning)):
-        hit = [(name, why) for name, kind, why in failures if kind in kinds]
-        if hit:
-            listed = "; ".join(f"{name}: {why}" for name, why in hit)
-            warn(
-                "the standard errors and Wald intervals of "
-                f"{', '.join(name for name, _ in hit)} cannot be used - {listed}. Use "
-                "conf_int(method='profile'), a bound on the parameter, more data or a "
-                "reparametrization.",
-                category,
-            )
-
-
 @float64_entry_point
 def fit(
     loglik: Callable,
@@ -642,7 +324,7 @@ def fit(
     True
     """
     run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options)
-    result = dataclasses.replace(run(x, args, option_data), function=loglik)
+    result = attach(run(x, args, option_data), obj, loglik)
     opt = result.optimizer
     if not is_traced(opt.status) and int(opt.status) == Status.NONFINITE and int(opt.nit) == 0:
         check_finite_data(loglik, args)  # the loglik is not finite at init: blame the data?

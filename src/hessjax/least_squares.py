@@ -15,16 +15,15 @@ Two covariances are reported, because two conventions are in use:
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from ._precision import default_gtol, float64_entry_point, is_traced
 from ._tree import spec_names
+from ._validate import is_integer, is_real
 from .covariance import (
     cholesky_covariance,
     correlation,
@@ -32,93 +31,15 @@ from .covariance import (
     scaled_spectrum,
     standard_errors,
 )
-from .diagnostics import Diagnostics, certify, likelihood_probes, needs_refit, refit_probes
+from .diagnostics import certify, likelihood_probes, needs_refit, refit_probes, warn_about_least_squares
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult, Status, iterate
 from .optimize.levenberg_marquardt import LevenbergMarquardt, LMOptions
-from .optimize.minimize import _is_integer, _is_real
-from .warnings import ConvergenceWarning, HessianWarning, warn
+from .results import LeastSquaresResult
 
-__all__ = ["least_squares", "LeastSquaresResult"]
+__all__ = ["least_squares"]
 
 _DEFAULT_GTOL = default_gtol
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True, repr=False)
-class LeastSquaresResult:
-    """Result of :func:`least_squares` (a pytree).
-
-    Attributes
-    ----------
-    params : pytree like ``init``
-        Least-squares estimate.
-    se, cov, corr
-        NIST convention: sqrt(diag(s^2 (J'J)^-1)), s^2 = rss / dof.
-    se_mle, cov_mle
-        Inverse exact observed information of the Gaussian likelihood
-        (sigma^2 = rss / nobs); see the module docstring for the difference.
-    rss, s2, dof
-        Residual sum of squares, residual variance rss/dof, degrees of freedom.
-    residuals, jacobian
-        At the estimate; ``jacobian`` is exact, ``(nobs, n)``.
-    hessian
-        Exact Hessian of rss / 2.
-    converged, diagnostics, optimizer, names, nobs
-        As for :class:`~hessjax.FitResult`; the certificate is computed on the
-        Gaussian likelihood.
-    """
-
-    params: Any
-    se: Any
-    cov: jax.Array
-    corr: jax.Array
-    se_mle: Any
-    cov_mle: jax.Array
-    rss: jax.Array
-    s2: jax.Array
-    residuals: jax.Array
-    jacobian: jax.Array
-    hessian: jax.Array
-    converged: jax.Array
-    diagnostics: Diagnostics
-    optimizer: MinimizeResult
-    names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
-    nobs: int = dataclasses.field(default=0, metadata=dict(static=True))
-    dof: int = dataclasses.field(default=0, metadata=dict(static=True))
-
-    @property
-    def estimate(self) -> np.ndarray:
-        """Flat estimate in ``names`` order."""
-        return np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.params)])
-
-    def conf_int(self, level: float = 0.95) -> np.ndarray:
-        """``(n, 2)`` intervals estimate +- t_{dof} se (the curve_fit/NIST convention)."""
-        if not 0.0 < float(level) < 1.0:
-            raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
-        se = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se)])
-        t = stats.t.ppf(0.5 + 0.5 * level, self.dof)
-        return np.stack([self.estimate - t * se, self.estimate + t * se], axis=-1)
-
-    def summary(self) -> str:
-        """Text table of estimates with both standard errors, and the certificate."""
-        from .report import render_diagnostics
-
-        se = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se)])
-        se_mle = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se_mle)])
-        width = max(len(n) for n in self.names)
-        lines = [
-            f"Nonlinear least squares: rss = {float(self.rss):.10g}, nobs = {self.nobs}, dof = {self.dof}",
-            f"{'parameter':<{width}}  {'estimate':>16}  {'se (J^TJ, NIST)':>16}  {'se (exact MLE)':>16}",
-        ]
-        for name, e, a, b in zip(self.names, self.estimate, se, se_mle):
-            lines.append(f"{name:<{width}}  {e:16.10g}  {a:16.6g}  {b:16.6g}")
-        return "\n".join(lines + ["", render_diagnostics(self.diagnostics)])
-
-    def __repr__(self) -> str:
-        if np.ndim(self.rss) != 0:
-            return f"LeastSquaresResult(batch of {np.shape(self.rss)[0]} fits)"
-        return self.summary()
 
 
 def _build(obj: Objective, max_steps: int, names: tuple, nobs: int, refit: bool = False) -> Callable:
@@ -227,9 +148,9 @@ def least_squares(
     >>> np.round(res.estimate, 6)  # ordinary least squares
     array([0.94, 2.02])
     """
-    if gtol is not None and not (_is_real(gtol) and gtol > 0):
+    if gtol is not None and not (is_real(gtol) and gtol > 0):
         raise ValueError(f"`gtol` must be a positive number, got {gtol!r}.")
-    if max_steps is not None and not (_is_integer(max_steps) and max_steps >= 0):
+    if max_steps is not None and not (is_integer(max_steps) and max_steps >= 0):
         raise ValueError(f"`max_steps` must be a non-negative int, got {max_steps!r}.")
     obj, x, args, _ = bind(
         residuals, init, data, fname="residuals", pname="init", per_observation=True,
@@ -260,26 +181,13 @@ def least_squares(
         )
         result = refit(x, args, options)
     if not is_traced(result.converged):
-        if not bool(result.converged):
-            status = Status(int(result.optimizer.status))
-            detail = ""
-            if status == Status.NONFINITE_DERIVATIVE:
-                # Name the parameters. Not from the forward-mode Jacobian: its
-                # zero tangents meet the infinite partial (inf * 0 = NaN) in
-                # every column; the reverse-mode gradient of rss/2 keeps the
-                # finite partials finite. Compiled only on this failure.
-                _, grad = obj.value_and_grad_jit(np.asarray(result.estimate), args)
-                bad = [name for name, g in zip(names, np.asarray(grad)) if not np.isfinite(g)]
-                if bad:
-                    detail = f" The gradient of rss/2 is not finite in {', '.join(bad)}."
-            warn(
-                f"least_squares stopped without converging: {status.name}. {status.message}{detail}",
-                ConvergenceWarning,
-            )
-        elif not bool(np.all(np.isfinite(np.asarray(result.cov)))):
-            warn(
-                "J'J is singular at the estimate: the standard errors are NaN. "
-                + "; ".join(result.diagnostics.directions()),
-                HessianWarning,
-            )
+        nonfinite = ()
+        if not bool(result.converged) and int(result.optimizer.status) == Status.NONFINITE_DERIVATIVE:
+            # Name the parameters. Not from the forward-mode Jacobian: its zero
+            # tangents meet the infinite partial (inf * 0 = NaN) in every column;
+            # the reverse-mode gradient of rss/2 keeps the finite partials finite.
+            # Compiled only on this failure.
+            _, grad = obj.value_and_grad_jit(np.asarray(result.estimate), args)
+            nonfinite = tuple(name for name, g in zip(names, np.asarray(grad)) if not np.isfinite(g))
+        warn_about_least_squares(result, nonfinite)
     return result

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 from scipy import stats
 
+from ._precision import decrement_tolerance
 from .covariance import wald_intervals
 
 __all__ = [
@@ -376,4 +377,72 @@ def render_candidate(c, names=None) -> str:
     for n, r in zip(names, c.se_ratio):
         lines.append(f"    {n:<{width}}  {'neg var' if np.isnan(r) else f'{r:.4f}'}")
     lines.append(f"  Verdict: {c.verdict}")
+    return "\n".join(lines)
+
+
+# -- fit_large, selected_se ----------------------------------------------------------------
+def _se_status(se, i: int) -> str:
+    if bool(se.indefinite[i]):
+        return "not positive definite"
+    if not bool(se.converged[i]):
+        return "CG not converged"
+    return "ok" if np.isfinite(se.se[i]) else "NaN: information not certified PD"
+
+
+def render_selected_se(se, estimate: np.ndarray | None = None) -> str:
+    """Table: parameter, (estimate,) SE, CG products, final relative residual, status."""
+    values = np.asarray(se.se)
+    if values.ndim != 1:
+        return f"SelectedSE for a batch of {values.shape[0]}, {len(se.names)} parameters each"
+    width = max([len(n) for n in se.names] + [9])
+    est = f"  {'estimate':>14}" if estimate is not None else ""
+    lines = [f"{'parameter':<{width}}{est}  {'SE':>12}  {'CG its':>6}  {'residual':>9}  status"]
+    for i, name in enumerate(se.names):
+        est = f"  {estimate[int(se.index[i])]:>14.8g}" if estimate is not None else ""
+        lines.append(
+            f"{name:<{width}}{est}  {values[i]:>12.6g}  {int(se.cg_iterations[i]):>6d}  "
+            f"{float(se.residual[i]):>9.2e}  {_se_status(se, i)}"
+        )
+    return "\n".join(lines)
+
+
+def render_large_fit(result) -> str:
+    """One screen: verdict, certificate flags, eigenvalue bounds, SE table."""
+    if np.ndim(result.is_valid) != 0:
+        n = np.shape(result.is_valid)[0]
+        return (
+            f"LargeFitResult for a batch of {n} fits: {int(np.sum(result.is_valid))} valid, "
+            f"{int(np.sum(result.converged))} converged, {len(result.names)} parameters each"
+        )
+
+    def mark(ok) -> str:
+        return "ok " if bool(ok) else "NO "
+
+    e, opt = result.eigen, result.optimizer
+    decrement = float(result.newton_decrement)
+    verdict = (
+        "Certified maximum: the standard errors can be trusted as far as the quadratic "
+        "approximation goes."
+        if bool(result.is_valid)
+        else "NOT a certified maximum: see the flags marked NO."
+    )
+    lines = [
+        f"fit_large: {len(result.names)} parameters, log-likelihood {float(result.loglik):.10g}",
+        verdict,
+        f"  [{mark(result.converged)}] converged           Newton-CG gradient and curvature tests "
+        f"({int(opt.nit)} steps, {int(opt.nhev)} Hessian-vector products)",
+        f"  [{mark(result.hessian_is_pd)}] hessian_is_pd       smallest Ritz value minus its "
+        "error bound is positive (unscaled)",
+        f"  [{mark(not bool(result.is_saddle))}] not a saddle        no negative Ritz value",
+        f"  [{mark(decrement <= decrement_tolerance)}] newton_decrement    {decrement:.3g} "
+        "(g'H^-1g by CG)",
+        f"        grad_norm           {float(result.grad_norm):.3g}",
+        f"        eigenvalues         min {float(e.min_eigenvalue):.6g} +- {float(e.min_error):.2g}, "
+        f"max {float(e.max_eigenvalue):.6g} +- {float(e.max_error):.2g} "
+        f"({int(e.steps)} Lanczos steps{'' if bool(e.converged) else ', not converged'})",
+        f"        condition_number    {float(result.condition_number):.3g} (unscaled)",
+        "",
+        f"Standard errors of {len(result.se.names)} of {len(result.names)} parameters:",
+        render_selected_se(result.se, result.estimate),
+    ]
     return "\n".join(lines)

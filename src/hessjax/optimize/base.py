@@ -4,7 +4,9 @@ Every method implements three pure functions over its own state (a
 NamedTuple): ``init``, ``step`` and ``terminate``. :func:`iterate` owns the
 single ``lax.while_loop``, the step counter, the ``max_steps`` limit and the
 non-finite check, so new methods never rewrite the loop and every method is
-``jit``- and ``vmap``-compatible by construction.
+``jit``- and ``vmap``-compatible by construction; :func:`solver_program`
+wraps it into the ``(x0, args, options) -> MinimizeResult`` program that the
+shells jit and cache.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "Functions",
     "Solver",
     "iterate",
+    "solver_program",
     "relative_gradient",
     "gradient_converged",
     "step_resolved",
@@ -161,21 +164,6 @@ def gradient_converged(x: jax.Array, f: jax.Array, g: jax.Array, step: jax.Array
     return jnp.all(small_gradient | step_resolved(x, step))
 
 
-def accept_trial(accept: jax.Array, evaluate: Callable, current: tuple, finite: Callable):
-    """Trust-region acceptance shared by the Newton and Levenberg–Marquardt steps.
-
-    ``evaluate()`` (derivatives at the trial point) runs only when ``accept``
-    (``lax.cond``; under ``vmap`` both branches run and are selected). A trial
-    whose derivatives are not finite (``finite(new)`` false: the edge of the
-    function's domain) is rejected like a poor step. Returns
-    ``(state_tuple, success)``.
-    """
-    new = jax.lax.cond(accept, lambda _: evaluate(), lambda _: current, None)
-    success = accept & finite(new)
-    chosen = jax.tree_util.tree_map(lambda a, b: jnp.where(success, a, b), new, current)
-    return chosen, success
-
-
 def iterate(
     solver: Solver,
     fns: Functions,
@@ -223,6 +211,34 @@ def iterate(
     )
     status = jnp.where(done, status, Status.MAX_STEPS).astype(jnp.int32)
     return state, nit, status
+
+
+def solver_program(obj: Any, solver: Solver, max_steps: int) -> Callable:
+    """``(x0, args, options) -> MinimizeResult``: ``solver`` driven by :func:`iterate`.
+
+    ``obj`` is a bound :class:`~hessjax.objective.Objective` (its ``value``,
+    ``value_and_grad``, ``value_grad_hessian`` and ``spec.unravel``). The
+    un-jitted program, for the shells to jit and cache or to compose.
+    """
+    fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
+    unravel = obj.spec.unravel
+
+    def solve(x0, args, options):
+        state, nit, status = iterate(solver, fns, x0, args, options, max_steps)
+        return MinimizeResult(
+            x=unravel(state.x),
+            fun=state.f,
+            grad=unravel(state.g),
+            nit=nit,
+            nfev=state.nfev,
+            ngev=state.ngev,
+            nhev=state.nhev,
+            status=status,
+            success=status == Status.SUCCESS,
+            inv_hessian=solver.inverse_hessian(state),
+        )
+
+    return solve
 
 
 @jax.tree_util.register_dataclass

@@ -7,7 +7,9 @@ D_j = max over iterations of ||J_j|| and initial radius 100 ||D x0||. The
 Levenberg–Marquardt damping is the multiplier of that constraint; it is found
 exactly from one SVD of the scaled Jacobian J D^-1 = U S V' by the same
 secular-equation solver as the Newton method (the Gauss–Newton Hessian is
-V S^2 V'), so rejected steps cost one residual evaluation.
+V S^2 V'), so rejected steps cost one residual evaluation. Acceptance and the
+radius follow the rule shared by every trust-region solver
+(:mod:`.trust_region`, :data:`~.trust_region.LEVENBERG_MARQUARDT_RULE`).
 
 Convergence is judged by the angle between r and the column space of J,
 ||U'r|| / ||r|| <= gtol (MINPACK's orthogonality test, generalized from single
@@ -24,9 +26,13 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._precision import EPS
-from .base import Status, accept_trial, newton_components, step_resolved
-from .newton import solve_trust_region_subproblem
+from .base import Status, newton_components, step_resolved
+from .trust_region import (
+    LEVENBERG_MARQUARDT_RULE,
+    radius_collapsed,
+    solve_trust_region_subproblem,
+    trust_region_update,
+)
 
 __all__ = ["LevenbergMarquardt", "LMOptions"]
 
@@ -105,15 +111,6 @@ class LevenbergMarquardt:
         trial = state.x + p
         r_trial = self.residuals(trial, args)
         f_trial = 0.5 * r_trial @ r_trial
-        actual = state.f - f_trial
-        rho = actual / predicted
-        # Reductions at the rounding level of f: the model is exact to that
-        # precision, so take the step (its progress is judged by the angle).
-        noise = 10.0 * EPS * jnp.maximum(state.f, EPS)
-        at_noise = (jnp.abs(actual) <= noise) & (predicted <= noise)
-        rho = jnp.where(at_noise, 1.0, rho)
-        rho = jnp.where(jnp.isfinite(f_trial) & (predicted > 0), rho, -jnp.inf)
-        accept = rho > 1e-4
 
         def evaluate():
             r, jac = self.residuals_and_jacobian(trial, args)
@@ -122,21 +119,26 @@ class LevenbergMarquardt:
             return trial, r, jac, scale, u, s, vt
 
         current = (state.x, state.r, state.jac, state.scale, state.u, state.s, state.vt)
-        (x, r, jac, scale, u, s, vt), success = accept_trial(
-            accept, evaluate, current,
-            lambda new: jnp.all(jnp.isfinite(new[1])) & jnp.all(jnp.isfinite(new[2])),
+        # The shared rule (trust_region.py) in Moré's (1978) form, as MINPACK
+        # lmder: on a good step the bound becomes twice the step length (so it
+        # also shrinks after short interior steps); on a poor one, a quarter of
+        # the step. Reductions at the rounding level of f: the model is exact
+        # to that precision, so the step is taken and its progress is judged
+        # by the residual angle (``stalled`` when it does not halve).
+        (x, r, jac, scale, u, s, vt), update = trust_region_update(
+            LEVENBERG_MARQUARDT_RULE,
+            f=state.f,
+            f_trial=f_trial,
+            predicted=predicted,
+            step_norm=jnp.linalg.norm(ps),
+            radius=state.radius,
+            evaluate=evaluate,
+            current=current,
+            finite=lambda new: jnp.all(jnp.isfinite(new[1])) & jnp.all(jnp.isfinite(new[2])),
+            progress=lambda st: residual_angle(st[4], st[1]),
         )
-        keep = success | ~accept
-        step_norm = jnp.linalg.norm(ps)
-        # MINPACK lmder: on a good step the bound becomes twice the step
-        # length (so it also shrinks after short interior steps); on a poor
-        # one, a quarter of the step (N&W Alg. 4.1).
-        radius = jnp.where(
-            rho < 0.25, 0.25 * step_norm, jnp.where(rho > 0.75, 2.0 * step_norm, state.radius)
-        )
-        radius = jnp.where(keep, radius, 0.25 * step_norm)
+        radius, stalled, success = update.radius, update.stalled, update.success
         f = 0.5 * r @ r
-        stalled = at_noise & (residual_angle(u, r) >= 0.5 * residual_angle(state.u, state.r))
         inc = success.astype(jnp.int32)
         return LMState(
             x, f, jac.T @ r, r, jac, scale, u, s, vt, radius, stalled,
@@ -159,7 +161,7 @@ class LevenbergMarquardt:
         # its rounding (r = y - model loses digits when the fit is close) and
         # the angle is small; MINPACK reports this as success (ftol/xtol).
         # A trust region below the resolution of x: nothing more to gain.
-        collapsed = state.radius <= EPS * jnp.maximum(jnp.linalg.norm(state.scale * state.x), 1.0)
+        collapsed = radius_collapsed(state.radius, state.scale * state.x)
         exhausted = (state.stalled | collapsed) & (angle <= jnp.sqrt(options.gtol))
         # No relative-gradient test: normalized by max(|f|, 1) it becomes an
         # absolute test on near-zero-residual problems (NIST Lanczos1, RSS 1e-25)

@@ -1,26 +1,30 @@
-"""``minimize``: the eager shell around the pure solvers.
+"""The optimizer shell: ``minimize`` and ``minimize_newton_cg`` around the pure solvers.
 
-Validates inputs before anything compiles, promotes to float64, builds one
-jitted solve per (objective, method, static options) and reuses it, then
-turns the status into a ``ConvergenceWarning`` when the call is not traced.
+Validates inputs before anything compiles (:mod:`hessjax._validate`),
+promotes to float64, builds one jitted solve per (objective, method, static
+options) and reuses it, then turns the status into a ``ConvergenceWarning``
+when the call is not traced. The solver modules (:mod:`.bfgs`, :mod:`.newton`,
+:mod:`.newton_cg`, :mod:`.levenberg_marquardt`) hold only algorithms and never
+import this module.
 """
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Callable
 
 import jax
-import numpy as np
 
 from .._precision import default_gtol, float64_entry_point, is_traced
+from .._validate import check_count, check_max_steps, check_tolerance
 from ..objective import Objective, bind
 from ..warnings import ConvergenceWarning, warn
-from .base import Functions, MinimizeResult, Status, iterate
+from .base import MinimizeResult, Status, solver_program
 from .bfgs import BFGS, BFGSOptions
 from .newton import NewtonOptions, TrustRegionNewton
+from .newton_cg import CURVATURE_STEPS, NewtonCGOptions, default_max_cg_steps
+from .newton_cg import pure_solve as newton_cg_program
 
-__all__ = ["minimize", "METHODS"]
+__all__ = ["minimize", "minimize_newton_cg", "METHODS"]
 
 METHODS = ("bfgs", "newton")
 INIT_HESSIANS = ("identity", "scaled", "exact")
@@ -31,17 +35,6 @@ _OPTIONS = {
 }
 _DEFAULT_MAX_STEPS = {"bfgs": 1000, "newton": 1000}
 
-
-def _is_real(value) -> bool:
-    return isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
-    ) and np.isfinite(value)
-
-
-def _is_integer(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
-    )
 
 
 def _validate_options(method: str, options: dict) -> dict:
@@ -57,21 +50,15 @@ def _validate_options(method: str, options: dict) -> dict:
             f"{sorted(_OPTIONS[method])}."
         )
     out = dict(options)
-    gtol = out.get("gtol")
-    if gtol is not None and not (_is_real(gtol) and gtol > 0):
-        raise ValueError(f"`gtol` must be a positive number, got {gtol!r}.")
-    max_steps = out.get("max_steps")
-    if max_steps is not None and not (_is_integer(max_steps) and max_steps >= 0):
-        raise ValueError(f"`max_steps` must be a non-negative int, got {max_steps!r}.")
+    check_tolerance(out.get("gtol"), "gtol", default_gtol)
+    check_max_steps(out.get("max_steps"), _DEFAULT_MAX_STEPS[method])
     init_hessian = out.get("init_hessian", "identity")
     if init_hessian not in INIT_HESSIANS:
         raise ValueError(
             f"`init_hessian` must be one of {', '.join(map(repr, INIT_HESSIANS))}, "
             f"got {init_hessian!r}."
         )
-    radius = out.get("initial_radius")
-    if radius is not None and not (_is_real(radius) and radius > 0):
-        raise ValueError(f"`initial_radius` must be a positive number, got {radius!r}.")
+    check_tolerance(out.get("initial_radius"), "initial_radius", 0.0)
     return {"method": method, **out}
 
 
@@ -81,43 +68,19 @@ def pure_solve(obj: Objective, method: str, max_steps: int, init_hessian: str) -
     return solver_program(obj, solver, max_steps)
 
 
-def solver_program(obj: Objective, solver: Any, max_steps: int) -> Callable:
-    """``(x0, args, options) -> MinimizeResult``: ``solver`` driven by :func:`iterate` on ``obj``."""
-    fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
-    unravel = obj.spec.unravel
-
-    def solve(x0, args, options):
-        state, nit, status = iterate(solver, fns, x0, args, options, max_steps)
-        return MinimizeResult(
-            x=unravel(state.x),
-            fun=state.f,
-            grad=unravel(state.g),
-            nit=nit,
-            nfev=state.nfev,
-            ngev=state.ngev,
-            nhev=state.nhev,
-            status=status,
-            success=status == Status.SUCCESS,
-            inv_hessian=solver.inverse_hessian(state),
-        )
-
-    return solve
-
-
 def solver_settings(method: str, options: dict) -> tuple[tuple, Any]:
     """Validate options; return ``(static, data)``: static ``(method, max_steps,
     init_hessian)`` selects the compiled program, ``data`` holds the tolerances."""
     opts = _validate_options(method, options)
     method = opts["method"]
-    max_steps = opts.get("max_steps")
-    max_steps = _DEFAULT_MAX_STEPS[method] if max_steps is None else int(max_steps)
+    max_steps = check_max_steps(opts.get("max_steps"), _DEFAULT_MAX_STEPS[method])
     init_hessian = opts.get("init_hessian", "identity")
-    gtol = opts.get("gtol")
-    gtol = np.float64(default_gtol if gtol is None else gtol)
+    gtol = check_tolerance(opts.get("gtol"), "gtol", default_gtol)
     if method == "bfgs":
         data = BFGSOptions(gtol=gtol)
     else:
-        data = NewtonOptions(gtol=gtol, initial_radius=np.float64(opts.get("initial_radius") or 0.0))
+        radius = check_tolerance(opts.get("initial_radius"), "initial_radius", 0.0)
+        data = NewtonOptions(gtol=gtol, initial_radius=radius)
     return (method, max_steps, init_hessian), data
 
 
@@ -159,7 +122,8 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
     **options
         ``gtol`` (relative-gradient tolerance, default ``eps**(2/3)``, about
         3.7e-11; see :func:`hessjax.optimize.base.relative_gradient`),
-        ``max_steps`` (default 1000); BFGS: ``init_hessian``:
+        ``max_steps`` (default 1000, at most ``2**31 - 1``; 0 evaluates at
+        ``x0`` and stops); BFGS: ``init_hessian``:
         ``"identity"`` (default; SciPy's convention, so ``inv_hessian``
         reproduces SciPy's ``hess_inv``), ``"scaled"`` (N&W eq. 6.20, far
         fewer evaluations when curvature is far from 1) or ``"exact"``
@@ -195,4 +159,82 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
             f"{Status(int(status)).message}",
             ConvergenceWarning,
         )
+    return result
+
+
+# -- Newton-CG ---------------------------------------------------------------------------
+
+
+def newton_cg_settings(n: int, gtol, max_steps, max_cg_steps, initial_radius, default_steps: int):
+    """Validate the options; return ``(NewtonCGOptions, max_steps, max_cg_steps)``:
+    tolerances are data (no recompile when they change), step caps are static."""
+    gtol = check_tolerance(gtol, "gtol", default_gtol)
+    max_steps = check_max_steps(max_steps, default_steps)
+    max_cg = check_count(max_cg_steps, "max_cg_steps", default_max_cg_steps(n))
+    radius = check_tolerance(initial_radius, "initial_radius", 0.0)
+    return NewtonCGOptions(gtol=gtol, initial_radius=radius), max_steps, max_cg
+
+
+@float64_entry_point
+def minimize_newton_cg(
+    f: Callable,
+    x0: Any,
+    *args: Any,
+    gtol: float | None = None,
+    max_steps: int | None = None,
+    max_cg_steps: int | None = None,
+    initial_radius: float | None = None,
+) -> MinimizeResult:
+    """Minimize with trust-region Newton-CG (Steihaug-Toint) on exact Hessian-vector products.
+
+    For objectives with too many parameters for a dense Hessian: memory and
+    work per step are linear in n (a few n-vectors, CG products of about a
+    gradient's cost). Pure: usable under ``jax.jit`` and ``jax.vmap``.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(x, *args)`` returning a scalar, in ``jax.numpy``.
+    x0 : pytree of floating arrays
+        Starting point (promoted to float64).
+    *args
+        Data passed to ``f``.
+    gtol : float, optional
+        Relative-gradient tolerance (default ``eps**(2/3)``, as
+        :func:`hessjax.minimize`).
+    max_steps : int, optional
+        Trust-region steps (default 1000; at most ``2**31 - 1``).
+    max_cg_steps : int, optional
+        CG iterations per step (default ``min(n, 250)``).
+    initial_radius : float, optional
+        Initial trust radius in the units of x (default: the Cauchy step
+        length at ``x0``, at least 1).
+
+    Returns
+    -------
+    MinimizeResult
+        As :func:`hessjax.minimize`; ``nhev`` counts Hessian-vector
+        products and ``inv_hessian`` is None. Success requires the gradient
+        test and a Lanczos check finding no negative curvature, so saddle
+        points are left, not reported. A ``ConvergenceWarning`` is issued
+        (when not traced) if ``success`` is false.
+
+    Examples
+    --------
+    >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+    >>> def rosen(x):
+    ...     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+    >>> res = hj.minimize_newton_cg(rosen, np.array([-1.2, 1.0, -1.2, 1.0]))
+    >>> bool(res.success), np.round(np.asarray(res.x), 8)
+    (True, array([1., 1., 1., 1.]))
+    """
+    obj, x, args, _ = bind(f, x0, args, fname="f", pname="x0")
+    n = obj.spec.size
+    options, max_steps, max_cg = newton_cg_settings(n, gtol, max_steps, max_cg_steps, initial_radius, 1000)
+    key = ("newton_cg", max_steps, max_cg)
+    solve = obj.solver(key, lambda: jax.jit(newton_cg_program(obj, max_steps, max_cg, min(n, CURVATURE_STEPS))))
+    result = solve(x, args, options)
+    if not is_traced(result.status) and int(result.status) != Status.SUCCESS:
+        status = Status(int(result.status))
+        warn(f"minimize_newton_cg did not converge: {status.name}. {status.message}", ConvergenceWarning)
     return result

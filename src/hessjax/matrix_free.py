@@ -1,4 +1,4 @@
-"""Large models: MLE, selected standard errors and extreme eigenvalues without a dense Hessian.
+"""Matrix-free inference for large models: MLE, selected standard errors and extreme eigenvalues without a dense Hessian.
 
 :func:`hessjax.fit` forms the dense n x n observed information and
 eigendecomposes it: 8 n^2 bytes and O(n^3) work, fine into the low
@@ -33,34 +33,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._precision import EPS, float64_entry_point
+from ._precision import EPS, decrement_tolerance, flat_tolerance, float64_entry_point
 from ._tree import spec_names
-from .covariance import flat_tolerance
-from .diagnostics import decrement_tolerance
+from ._validate import check_count, check_tolerance, is_integer
+from .covariance import definiteness
+from .diagnostics import warn_about_large_fit, warn_about_se
 from .krylov import conjugate_gradient, lanczos_extremes, lanczos_start
-from .large_results import (
-    EigenBounds,
-    LargeFitResult,
-    SelectedSE,
-    warn_about_large_fit,
-    warn_about_se,
-)
 from .objective import Objective, bind
 from .optimize.base import MinimizeResult
-from .optimize.minimize import _is_integer
-from .optimize.newton_cg import (
-    CURVATURE_STEPS,
-    check_count,
-    check_tolerance,
-    newton_cg_settings,
-    pure_solve,
-)
+from .results import EigenBounds, LargeFitResult, SelectedSE
+from .optimize.minimize import newton_cg_settings
+from .optimize.newton_cg import CURVATURE_STEPS, pure_solve
 
 __all__ = [
     "LARGE_MODEL_THRESHOLD",
-    "SelectedSE",
-    "EigenBounds",
-    "LargeFitResult",
     "selected_se",
     "extreme_eigenvalues",
     "fit_large",
@@ -106,7 +92,7 @@ def resolve_which(which: Any, names: tuple, threshold: int | None = LARGE_MODEL_
                 f"e.g. which={list(names[:2])!r}, or which=range({n}) to insist on all."
             )
         return np.arange(n, dtype=np.int32)
-    if isinstance(which, (str, bytes)) or _is_integer(which):
+    if isinstance(which, (str, bytes)) or is_integer(which):
         items = [which]
     elif isinstance(which, (list, tuple, range, np.ndarray)):
         if isinstance(which, np.ndarray) and which.dtype == np.bool_:
@@ -137,7 +123,7 @@ def resolve_which(which: Any, names: tuple, threshold: int | None = LARGE_MODEL_
                 f"which={item!r} is not a parameter name; names are as hj.param_names(params) "
                 f"gives them, e.g. {', '.join(map(repr, names[:3]))}.{hint}"
             )
-        if _is_integer(item):
+        if is_integer(item):
             if not 0 <= int(item) < n:
                 raise ValueError(f"which index {int(item)} is out of range: use 0 <= index < {n}.")
             out.append(int(item))
@@ -231,9 +217,9 @@ def _build_fit_large(obj: Objective, max_steps: int, max_cg: int, lanczos_steps:
         eigen = eigen_bounds(hvp, n, lanczos_steps)
         lo, hi = eigen.min_eigenvalue, eigen.max_eigenvalue
         top = jnp.maximum(jnp.abs(lo), jnp.abs(hi))
-        finite = jnp.isfinite(lo) & jnp.isfinite(hi)
-        pd = finite & (lo - eigen.min_error > flat_tolerance * top)
-        saddle = lo < -flat_tolerance * top
+        # PD when even the Lanczos lower bound lo - error is positive definite.
+        pd, _ = definiteness(lo - eigen.min_error, top)
+        _, saddle = definiteness(lo, top)
         newton = conjugate_gradient(hvp, g, rtol, maxiter)
         decrement = jnp.where(pd & newton.converged, g @ newton.solution, jnp.nan)
         se = se._replace(se=jnp.where(pd, se.se, jnp.nan))
