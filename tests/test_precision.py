@@ -137,8 +137,13 @@ def test_float32_params_one_warning_float64_result(name):
     x = np.array([0.5, 0.25], dtype=np.float32)
     c = np.array([1.0, -2.0])
     result, issued = _call_recording(lambda: ENTRY_POINTS[name](x, c))
-    assert len(issued) == 1, [str(w.message) for w in issued]
-    assert "float64" in str(issued[0].message)
+    if name.startswith("minimize"):
+        # Float32 *starting values* lose nothing worth a warning (issue 11): the
+        # optimizer moves away from them in float64 anyway.
+        assert issued == [], [str(w.message) for w in issued]
+    else:
+        assert len(issued) == 1, [str(w.message) for w in issued]
+        assert "float64" in str(issued[0].message)
     assert _result_leaves_float64(name, result)
     assert jax.config.jax_enable_x64 is False
 

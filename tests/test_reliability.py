@@ -64,3 +64,23 @@ def test_one_positive_definiteness_rule_for_fit_and_compare():
     )
     assert bool(fit2.diagnostics.hessian_is_pd) and comparison2.exact_is_pd
     assert comparison2["mine"].is_pd
+
+
+def test_data_passed_as_keyword_gets_a_hint_not_just_unknown_option():
+    """Bug: fit(loglik, init, y=y) said only "unknown option(s) ['y']"."""
+    with pytest.raises(TypeError, match=r"y looks like data: data are passed by position.*fit\(loglik, init, y\)"):
+        hj.fit(lambda p, y: -0.5 * (y - p) ** 2, 0.0, y=np.arange(3.0))
+
+
+def test_shared_design_matrix_without_in_axes_gets_a_hint():
+    """Bug: fit_batch(loglik, init, X, Y) with X shared by all fits said only that the
+    batch sizes differ; the fix (in_axes=(None, 0)) was not named."""
+    X, Y = np.ones((20, 2)), np.zeros((5, 20))
+    with pytest.raises(ValueError, match=r"batch sizes \{'batched_data\[0\]': 20, 'batched_data\[1\]': 5\}.*in_axes=\(None, 0\)"):
+        hj.fit_batch(lambda b, X, y: -0.5 * jnp.sum((y - X @ b) ** 2), np.zeros(2), X, Y)
+
+
+def test_max_steps_beyond_int32_is_rejected_not_wrapped_to_zero():
+    """Bug: max_steps=2**31 wrapped to 0 in the int32 loop counter: no step taken."""
+    with pytest.raises(ValueError, match="max_steps"):
+        hj.fit(lambda p, y: -0.5 * (y - p) ** 2, 0.0, np.arange(3.0), max_steps=2**31)

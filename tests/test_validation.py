@@ -114,9 +114,16 @@ BAD_LEAVES = {
 }
 
 
+# Integer *starting values* are promoted (as SciPy does; issue 11); integer
+# evaluation points of hessian/hvp are still rejected (an integer point is a bug).
+INTEGER_LEAVES = {"int_array", "python_int", "numpy_int_scalar", "jnp_int_array"}
+
+
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
 @pytest.mark.parametrize("leaf", list(BAD_LEAVES))
 def test_non_floating_param_leaf_named_in_type_error(entry, leaf):
+    if entry.startswith("minimize") and leaf in INTEGER_LEAVES:
+        pytest.skip("integer starting values are promoted (test_reliability_inputs.py)")
     params = {"beta": BAD_LEAVES[leaf], "log_sigma": 0.1}
     name = PARAM_ARGNAME[entry]
     with no_traces(), pytest.raises(TypeError, match=re.escape(f"{name}['beta']")) as info:
@@ -125,7 +132,7 @@ def test_non_floating_param_leaf_named_in_type_error(entry, leaf):
     assert "float" in str(info.value)
 
 
-@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize("entry", ["hessian", "hvp"])
 def test_bare_integer_array_params_named(entry):
     name = PARAM_ARGNAME[entry]
     with no_traces(), pytest.raises(TypeError, match=f"`{name}`.*dtype int"):

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._tree import is_number_sequence, lists_as_arrays
 from .warnings import PrecisionWarning, warn
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "float64_entry_point",
     "as_float64_params",
     "as_float64_data",
+    "as_data_arrays",
     "default_gtol",
     "flat_tolerance",
     "decrement_tolerance",
@@ -119,20 +121,37 @@ def _to_float64(leaf):
     return fresh_numpy(out) if out is leaf else out
 
 
-def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
+def _is_python_int(leaf) -> bool:
+    return isinstance(leaf, int) and not isinstance(leaf, bool)
+
+
+def as_float64_params(
+    params: Any, argname: str = "params", starting_values: bool = False
+) -> tuple[Any, bool]:
     """Check that every leaf of ``params`` is floating; return it as float64.
 
+    A list of numbers is one array (``{"beta": [0.0, 0.0]}`` has one leaf of
+    shape ``(2,)``; see :func:`hessjax._tree.lists_as_arrays`).
+
+    With ``starting_values`` (``init`` of the fits, ``x0`` of the minimizers),
+    integers are accepted and promoted to float64, as SciPy does, and lower
+    precision (float32 starting values) is no loss: the optimizer moves away
+    from them, so nothing is reported. Points where a derivative is evaluated
+    (``params`` of ``hessian``, ``v`` of ``hvp``) must be floating.
+
     Returns ``(params64, promoted)``; ``promoted`` says whether any leaf had
-    less than float64 precision (the caller warns once per call, see
-    :func:`warn_promoted`).
+    less than float64 precision that matters (always false for starting
+    values; the caller warns once per call, see :func:`warn_promoted`).
 
     Raises
     ------
     TypeError
-        If a leaf is not a real floating array (integers, booleans, complex).
+        If a leaf is not a real floating array (booleans, complex, strings;
+        integers unless ``starting_values``).
     ValueError
         If ``params`` has no elements.
     """
+    params = lists_as_arrays(params)
     flat = jax.tree_util.tree_flatten_with_path(params)
     leaves, treedef = [leaf for _, leaf in flat[0]], flat[1]
     if not leaves or all(np.size(leaf) == 0 for leaf in leaves):
@@ -144,7 +163,7 @@ def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
     out = []
     for path, leaf in flat[0]:
         where = f"{argname}{jax.tree_util.keystr(path)}"
-        if _is_python_float(leaf):
+        if _is_python_float(leaf) or (starting_values and _is_python_int(leaf)):
             out.append(np.asarray(leaf, dtype=np.float64))
             continue
         if not hasattr(leaf, "dtype") and not isinstance(leaf, (list, tuple, np.generic)):
@@ -154,23 +173,147 @@ def as_float64_params(params: Any, argname: str = "params") -> tuple[Any, bool]:
                 f"jnp.asarray(value, dtype=float)."
             )
         dtype = _leaf_dtype(leaf)
-        if not jnp.issubdtype(dtype, jnp.floating):
+        integer = jnp.issubdtype(dtype, jnp.integer) and dtype != np.bool_
+        if not (jnp.issubdtype(dtype, jnp.floating) or (starting_values and integer)):
             raise TypeError(
                 f"`{where}` has dtype {dtype}; parameters must be real floating "
                 f"arrays. Convert it with jnp.asarray({where}, dtype=float)."
             )
-        promoted |= dtype != np.float64
+        promoted |= not starting_values and dtype != np.float64
         out.append(_to_float64(leaf))
     return jax.tree_util.tree_unflatten(treedef, out), promoted
+
+
+def _is_frame(value: Any) -> bool:
+    """A pandas (or pandas-like: polars, modin, cuDF) DataFrame or Series.
+
+    Duck-typed, so pandas is never imported: something with ``to_numpy`` and
+    either ``columns`` (a frame) or an ``index``/a pandas-like module (a series).
+    """
+    if isinstance(value, (np.ndarray, jax.Array, jax.core.Tracer)) or not hasattr(value, "to_numpy"):
+        return False
+    module = type(value).__module__.split(".")[0]
+    return hasattr(value, "columns") or hasattr(value, "index") or module in _FRAME_MODULES
+
+
+_FRAME_MODULES = {"pandas", "polars", "modin", "cudf", "databricks"}
+
+
+def _dtype_kind(dtype: Any) -> str:
+    """NumPy kind letter of a NumPy, pandas extension or polars dtype ('O' if unknown)."""
+    kind = getattr(dtype, "kind", None)
+    if isinstance(kind, str) and len(kind) == 1:
+        return kind
+    try:
+        return np.dtype(dtype).kind
+    except TypeError:
+        pass
+    name = str(dtype).lower()  # polars: Float64, Int32, UInt8, Boolean, ...
+    for prefix, letter in (("float", "f"), ("int", "i"), ("uint", "u"), ("bool", "b")):
+        if name.startswith(prefix):
+            return letter
+    return "O"
+
+
+def _frame_as_array(frame: Any, label: str) -> tuple[np.ndarray, bool]:
+    """A DataFrame or Series as one NumPy array; ``(array, lost_precision)``.
+
+    Numeric columns only (else a ``ValueError`` naming the others). All-integer
+    (or all-boolean) data keep their dtype, like integer NumPy data; anything
+    else becomes float64, missing values (``pd.NA``) as NaN.
+    """
+    kind_name = f"{type(frame).__module__.split('.')[0]} {type(frame).__name__}"
+    columns = getattr(frame, "columns", None)
+    if columns is not None:
+        names = list(columns)
+        dtypes = list(getattr(frame, "dtypes", [None] * len(names)))
+    else:
+        names = [getattr(frame, "name", None)]
+        dtypes = [getattr(frame, "dtype", None)]
+    kinds = [_dtype_kind(dtype) for dtype in dtypes]
+    bad = [(name, dtype) for name, dtype, kind in zip(names, dtypes, kinds) if kind not in "biuf"]
+    if bad:
+        listed = ", ".join(f"{name!r} ({dtype})" for name, dtype in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        what = "column(s)" if columns is not None else "values"
+        raise ValueError(
+            f"{label} is a {kind_name} with non-numeric {what} {listed}{more}; hessjax "
+            "needs numeric arrays. Select the numeric columns (e.g. df[['x1', 'x2']]) or "
+            "encode the others as numbers (e.g. pandas.get_dummies or .cat.codes) first."
+        )
+    if kinds and (all(kind in "iu" for kind in kinds) or all(kind == "b" for kind in kinds)):
+        out = np.asarray(frame.to_numpy())
+        if out.dtype.kind in "biu":
+            return out, False  # integer or boolean data, without missing values
+    lost = any(
+        kind == "f" and getattr(dtype, "itemsize", 8) < 8 for dtype, kind in zip(dtypes, kinds)
+    )
+    try:
+        out = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    except TypeError:  # no na_value keyword (not pandas)
+        out = frame.to_numpy()
+    return np.asarray(out, dtype=np.float64), lost
+
+
+def as_data_arrays(args: tuple) -> tuple[tuple, bool]:
+    """Convert data containers users pass to arrays, once, before tracing.
+
+    * A pandas (or pandas-like) DataFrame or Series becomes one NumPy array
+      (float64; all-integer or all-boolean data keep their dtype).
+      Non-numeric columns raise a ``ValueError`` naming them.
+    * A list or tuple of numbers (or nested lists/tuples of numbers, as
+      ``np.asarray`` takes them) becomes one NumPy array: float64 when any
+      number is a float, integers and booleans as NumPy makes them. A Python
+      list of 10,000 numbers would otherwise be 10,000 scalar inputs of every
+      compiled program.
+    * Everything else keeps its structure: a tuple, list or dict of arrays is
+      a pytree of data, and a Python scalar stays a scalar.
+
+    Returns ``(args, lost_precision)``: whether a frame held floats narrower
+    than float64.
+    """
+    lost = False
+
+    def is_leaf(node):
+        return _is_frame(node) or is_number_sequence(node, (list, tuple))
+
+    def convert(label, node):
+        nonlocal lost
+        if _is_frame(node):
+            out, narrow = _frame_as_array(node, label)
+            lost |= narrow
+            return out
+        if is_number_sequence(node, (list, tuple)):
+            try:
+                return np.asarray(node)
+            except ValueError:  # ragged
+                return node
+        return node
+
+    out = []
+    for k, arg in enumerate(args):
+        label = f"data argument {k + 1}"
+        if is_leaf(arg):
+            out.append(convert(label, arg))
+            continue
+        out.append(
+            jax.tree_util.tree_map_with_path(
+                lambda path, node: convert(label + jax.tree_util.keystr(path), node),
+                arg,
+                is_leaf=is_leaf,
+            )
+        )
+    return tuple(out), lost
 
 
 def as_float64_data(args: tuple) -> tuple[tuple, bool]:
     """Promote floating leaves of the data ``args`` to float64; keep integers as they are.
 
-    Returns ``(args64, promoted)``.
+    DataFrames, Series and lists of numbers are first made arrays (see
+    :func:`as_data_arrays`). Returns ``(args64, promoted)``.
     """
+    args, promoted = as_data_arrays(tuple(args))
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    promoted = False
     out = []
     for leaf in leaves:
         if isinstance(leaf, (bool, int, float)):

@@ -128,6 +128,19 @@ def default_step(
     np.ndarray
         ``(n,)`` steps.
 
+    Raises
+    ------
+    ValueError
+        If ``scheme`` is not ``"central"``, ``"forward"`` or
+        ``"richardson"``. With ``f``: also if ``x`` has no elements, ``f``
+        does not return a scalar, or ``f(x, *args)`` fails while tracing (a
+        missing key, mismatched shapes or signature).
+    TypeError
+        With ``f``: if ``f`` is not callable, a leaf of ``x`` is not a real
+        floating array, ``f`` does not return one floating array, or tracing
+        ``f`` fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp
@@ -355,12 +368,29 @@ def fd_hessian(
     FDHessian
         ``estimate``, ``step``, ``scheme``, ``error_estimate``, ``nfev``.
 
+    Raises
+    ------
+    ValueError
+        If ``scheme`` is not ``"central"``, ``"forward"`` or
+        ``"richardson"``; ``step`` is not a positive finite scalar or one
+        such step per parameter; ``x`` has no elements; ``f`` does not
+        return a scalar; a DataFrame or Series in ``args`` has non-numeric
+        columns; or ``f(x, *args)`` fails while tracing (a missing key,
+        mismatched shapes or signature).
+    TypeError
+        If ``f`` is not callable; a leaf of ``x`` is not a real floating
+        array; ``f`` does not return one floating array; or tracing ``f``
+        fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+
     Warns
     -----
     HessianWarning
         When some element's error estimate is as large as its own scale
         (|H_ii| on the diagonal, sqrt(|H_ii H_jj|) off it): the message names
         the parameters whose curvature the differences did not determine.
+    PrecisionWarning
+        When ``x`` or the data had less than float64 precision.
 
     Examples
     --------
@@ -417,6 +447,25 @@ def step_sweep(
     -------
     StepSweep
         ``steps``, ``errors`` (max |H_fd - H| / max |H|), ``best_step``.
+
+    Raises
+    ------
+    ValueError
+        If ``scheme`` is not ``"central"``, ``"forward"`` or
+        ``"richardson"``; ``steps`` is not a non-empty 1-D array of positive
+        numbers; ``x`` has no elements; ``f`` does not return a scalar; or
+        ``f(x, *args)`` fails while tracing (a missing key, mismatched
+        shapes or signature).
+    TypeError
+        If ``f`` is not callable; a leaf of ``x`` is not a real floating
+        array; ``f`` does not return one floating array; or tracing ``f``
+        fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+
+    Warns
+    -----
+    PrecisionWarning
+        When ``x`` or the data had less than float64 precision.
 
     Examples
     --------

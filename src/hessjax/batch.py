@@ -288,16 +288,22 @@ def run_batch(
 ) -> FitResult:
     """The eager shell of :func:`fit_batch` without warnings (float64 scope required)."""
     axes = _normalize_axes(in_axes, len(data))
-    moved, sizes = [], set()
+    moved, sizes, sizes_by_arg = [], set(), {}
     for position, (arg, axis) in enumerate(zip(data, axes)):
         arg, size = _move_batch_axis(arg, axis, position)
         moved.append(arg)
         if size is not None:
             sizes.add(size)
+            sizes_by_arg[f"batched_data[{position}]"] = size
     if len(sizes) != 1:
+        shared = "" if in_axes is not None and in_axes != 0 else (
+            " If an argument is shared by all fits (a design matrix, covariates), mark it "
+            "None in `in_axes`, e.g. in_axes=(None, 0) for fit_batch(loglik, init, X, Y)."
+        )
         raise ValueError(
-            f"the batched data arguments have different batch sizes {sorted(sizes)}; every "
+            f"the batched data arguments have different batch sizes {sizes_by_arg}; every "
             "argument batched by `in_axes` must have the same length along its batch axis."
+            + shared
         )
     n_fits = sizes.pop()
     if n_fits == 0:
@@ -379,6 +385,38 @@ def fit_batch(
         fit, ``result.batch_summary`` counts converged, positive-definite and
         valid fits. One warning if some fits are not valid.
 
+    Raises
+    ------
+    ValueError
+        If no data are given; ``in_axes`` is not an int, None or a sequence
+        of one int/None per data argument, or marks no argument as batched;
+        a leaf of a batched argument has no such axis; the batched arguments
+        differ in batch size, or it is 0; ``chunk_size`` or ``max_bytes`` is
+        not a positive int; ``devices`` is empty; or for any reason
+        :func:`hessjax.fit` gives (``method``, ``covariance``, an option
+        value, ``init``, ``loglik``'s output or tracing).
+    TypeError
+        As for :func:`hessjax.fit`: an option not valid for ``method``,
+        ``loglik`` not callable, a leaf of ``init`` not a real number or
+        array, ``loglik`` not returning one floating array, or a tracer
+        error while tracing it.
+    HessianMemoryError
+        As for :func:`hessjax.fit`, above about 9,400 parameters.
+
+    Warns
+    -----
+    HessianWarning
+        Once, when some fits are not valid and some observed information is
+        not positive definite.
+    ConvergenceWarning
+        Once, when some fits are not valid and every information is positive
+        definite (fits that did not reach a certified maximum).
+    PrecisionWarning
+        When the data had less than float64 precision.
+    StaleDataWarning
+        When ``loglik`` reads data from its closure or globals and they
+        changed since it was compiled.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj
@@ -423,6 +461,14 @@ def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tu
     -------
     tuple
         The data as float64 ``jax.Array`` s with a ``NamedSharding``.
+
+    Raises
+    ------
+    ValueError
+        If ``devices`` is empty; no data are given; ``axis`` is not an int;
+        no leaf has an axis ``axis``; the number of observations (the
+        largest size along ``axis``) is not a multiple of the number of
+        devices; or a DataFrame or Series has non-numeric columns.
 
     Examples
     --------

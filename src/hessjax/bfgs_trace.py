@@ -68,6 +68,28 @@ def bfgs_trace(
 ) -> BFGSTrace:
     """Run BFGS from ``x0`` and record its inverse-Hessian approximation per iteration.
 
+    Raises
+    ------
+    ValueError
+        If ``init_hessian`` is not ``"identity"``, ``"scaled"`` or
+        ``"exact"``; ``x0`` has no elements; ``f`` does not return a scalar;
+        a DataFrame or Series in ``args`` has non-numeric columns; or
+        ``f(x0, *args)`` fails while tracing (a missing key, mismatched
+        shapes or signature).
+    TypeError
+        If ``f`` is not callable; a leaf of ``x0`` is not a real number or
+        array; ``f`` does not return one floating array; or tracing ``f``
+        fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+
+    Warns
+    -----
+    PrecisionWarning
+        When the data had less than float64 precision.
+    StaleDataWarning
+        When ``f`` reads data from its closure or globals and they changed
+        since it was compiled.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj

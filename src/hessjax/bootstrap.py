@@ -184,6 +184,29 @@ def bootstrap(
         and the exact SEs for comparison; ``str()`` is a table. One
         ``ConvergenceWarning`` when some refits fail.
 
+    Raises
+    ------
+    TypeError
+        If ``fit`` is not a :class:`FitResult` of :func:`hessjax.fit`;
+        ``key`` is neither a JAX random key nor an int seed; ``simulate`` is
+        not callable (``kind="parametric"``); or an option is not valid for
+        ``method``.
+    ValueError
+        If ``fit`` is a batch; ``n_boot`` is not an int >= 2; ``kind`` is
+        unknown; ``kind="nonparametric"`` and ``loglik`` returns a scalar
+        instead of per-observation values; ``kind="parametric"`` without
+        ``simulate``; ``level`` is not in (0, 1); ``key`` is None;
+        ``simulate(key, params)`` fails while tracing; ``chunk_size`` is not
+        a positive int; or ``method`` or an option value is invalid (as for
+        :func:`hessjax.fit`).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When some refits did not converge (they are excluded).
+    PrecisionWarning
+        When ``simulate`` returns data with less than float64 precision.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj

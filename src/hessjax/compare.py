@@ -42,6 +42,19 @@ __all__ = [
 ]
 
 KINDS = ("hessian", "inverse", "covariance")
+
+# Components of a direction smaller than this are not named in messages: a unit
+# vector's components with |v_i| < 0.1 carry under 1% of its squared length.
+_SHOWN_COMPONENT = 0.1
+# A quasi-Newton inverse-Hessian eigenvalue within this of 1 (relative to the
+# identity start) along which the exact inverse differs by more than rtol has
+# never been updated: BFGS corrections along explored directions move the
+# eigenvalue by O(1), rounding by O(eps); 1e-6 separates the two.
+_UNTOUCHED_EIGENVALUE = 1e-6
+# A finite-difference step further than this factor from the scale-aware rule
+# (either way) is named as the cause: the FD error grows as h^2 (truncation) or
+# eps/h^2 (rounding), so a factor of 100 in h changes it by 1e4.
+_STEP_FACTOR = 1e2
 #: Names accepted by ``compare_hessians(include=...)``.
 BUILTIN_CANDIDATES = ("central", "forward", "richardson", "bfgs", "statsmodels", "numdifftools")
 
@@ -207,7 +220,7 @@ def _kl(cov_exact: np.ndarray, cov: np.ndarray) -> float:
 
 def _direction(v: np.ndarray, names: tuple) -> str:
     v = v * np.sign(v[np.argmax(np.abs(v))])
-    idx = [i for i in np.argsort(-np.abs(v)) if abs(v[i]) >= 0.1]
+    idx = [i for i in np.argsort(-np.abs(v)) if abs(v[i]) >= _SHOWN_COMPONENT]
     parts = [f"{v[idx[0]]:.3g} {names[idx[0]]}"]
     parts += [f"{'-' if v[i] < 0 else '+'} {abs(v[i]):.3g} {names[i]}" for i in idx[1:]]
     return " ".join(parts)
@@ -287,7 +300,7 @@ def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool
         stuck = []
         for k in range(lam.size):
             v = vecs[:, k]
-            if abs(lam[k] - 1.0) <= 1e-6 and abs(v @ exact_inv @ v - 1.0) > rtol:
+            if abs(lam[k] - 1.0) <= _UNTOUCHED_EIGENVALUE and abs(v @ exact_inv @ v - 1.0) > rtol:
                 stuck.append(f"along {_direction(v, names)} it still equals the starting identity (1 vs exact {v @ exact_inv @ v:.3g})")
         if stuck:
             causes.append("directions the optimizer never explored: " + "; ".join(stuck))
@@ -304,13 +317,13 @@ def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool
                 if names[i] not in bad:
                     continue
                 ratio = step[i] / rule[i]
-                if ratio < 1e-2:
+                if ratio < 1.0 / _STEP_FACTOR:
                     advice.append(
                         f"the step {step[i]:.3g} is too small for {names[i]} (|x| = {abs(x[i]):.3g}): "
                         f"rounding error ~eps|f|/h^2 swamps its curvature {exact[i, i]:.3g}; "
                         f"use a step of about {rule[i]:.3g}"
                     )
-                elif ratio > 1e2:
+                elif ratio > _STEP_FACTOR:
                     advice.append(
                         f"the step {step[i]:.3g} is too large for {names[i]} (|x| = {abs(x[i]):.3g}): "
                         f"truncation error dominates; use a step of about {rule[i]:.3g}"
@@ -516,7 +529,31 @@ def compare_hessians(
     ------
     ValueError
         An unknown name in ``include`` (with the valid names and the closest
-        one), or ``"bfgs"`` in ``include`` without ``bfgs_start``.
+        one), or ``"bfgs"`` in ``include`` without ``bfgs_start``; a
+        :class:`Candidate` whose ``kind`` is not ``"hessian"``,
+        ``"inverse"`` or ``"covariance"``; a candidate that is not
+        ``(n, n)``; ``x`` with no elements; ``f`` not returning a scalar; a
+        DataFrame or Series in ``args`` with non-numeric columns; or
+        ``f(x, *args)`` failing while tracing (a missing key, mismatched
+        shapes or signature).
+    TypeError
+        If ``f`` is not callable; a leaf of ``x`` is not a real floating
+        array; ``f`` does not return one floating array; or tracing ``f``
+        fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+    ImportError
+        If ``"statsmodels"`` or ``"numdifftools"`` is in ``include`` but
+        that package is not installed (the ``compare`` extra).
+
+    Warns
+    -----
+    HessianWarning
+        When a built-in finite-difference candidate leaves some element
+        undetermined (see :func:`fd_hessian`).
+    ConvergenceWarning
+        When the BFGS run from ``bfgs_start`` does not converge.
+    PrecisionWarning
+        When ``x`` or the data had less than float64 precision.
 
     Examples
     --------
@@ -581,6 +618,24 @@ def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False
     log-likelihood's; a covariance without ``inverse=True``; a Hessian with it)
     and the fix.
 
+    Raises
+    ------
+    ValueError
+        If ``H`` is not ``(n, n)`` for the ``n`` parameters of ``x``; a
+        :class:`Candidate` has an unknown ``kind``; ``x`` has no elements;
+        ``f`` does not return a scalar; or ``f(x, *args)`` fails while
+        tracing (a missing key, mismatched shapes or signature).
+    TypeError
+        If ``f`` is not callable; a leaf of ``x`` is not a real floating
+        array; ``f`` does not return one floating array; or tracing ``f``
+        fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+
+    Warns
+    -----
+    PrecisionWarning
+        When ``x`` or the data had less than float64 precision.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj
@@ -603,6 +658,27 @@ def check_scipy_result(f: Callable, result: Any, *args: Any, rtol: float = 0.01)
     ``f(x, *args)`` is the minimized objective written in ``jax.numpy``. The
     report puts ``hess_inv`` next to the exact Hessian and the central and
     Richardson finite differences.
+
+    Raises
+    ------
+    TypeError
+        If ``result`` has no ``x`` or no ``hess_inv`` (e.g. a method such as
+        ``"Nelder-Mead"`` that keeps none); ``f`` is not callable or does
+        not return one floating array; or tracing ``f`` fails because it
+        applies NumPy or a Python ``if``/``int()``/``float()`` to a traced
+        value.
+    ValueError
+        If ``hess_inv`` is not ``(n, n)`` for the ``n`` entries of
+        ``result.x``; ``f`` does not return a scalar; or ``f(x, *args)``
+        fails while tracing (a missing key, mismatched shapes or signature).
+
+    Warns
+    -----
+    HessianWarning
+        When a finite-difference candidate leaves some element undetermined
+        (see :func:`fd_hessian`).
+    PrecisionWarning
+        When the data had less than float64 precision.
 
     Examples
     --------

@@ -185,6 +185,30 @@ def coverage_study(
     CoverageStudy
         ``str()`` is a table per parameter and method.
 
+    Raises
+    ------
+    ValueError
+        If ``n_rep`` is not an int >= 2; ``level`` is not in (0, 1);
+        ``methods`` is empty or names an unknown method; ``true_params`` has
+        no elements; ``key`` is None; ``simulate(key, params)`` fails while
+        tracing; or for any reason :func:`hessjax.fit_batch` gives (an
+        option value, ``chunk_size``, ``init``, ``loglik``'s output or
+        tracing).
+    TypeError
+        If a leaf of ``true_params`` is not a real floating array (integers
+        included); ``key`` is neither a JAX random key nor an int seed;
+        ``simulate`` or ``loglik`` is not callable; or an option is not
+        valid for one of the optimizers run (Newton, and BFGS when
+        ``"bfgs"`` is in ``methods``).
+
+    Warns
+    -----
+    PrecisionWarning
+        When ``simulate`` returns data with less than float64 precision.
+    StaleDataWarning
+        When ``loglik`` reads data from its closure or globals and they
+        changed since it was compiled.
+
     Examples
     --------
     >>> import jax, jax.numpy as jnp, hessjax as hj

@@ -316,6 +316,12 @@ class Diagnostics:
         (the log-likelihood barely drops, or rises, on one side: running off to
         infinity or at a bound) or ``"steep"`` (it drops far faster than the
         Hessian predicts: a degenerate optimum).
+
+        Raises
+        ------
+        ValueError
+            If the certificate is batched (from :func:`hessjax.fit_batch`);
+            index the result first.
         """
         if np.ndim(self.is_valid) != 0:
             raise ValueError("wald_failures() needs an unbatched result; index it first.")
@@ -353,7 +359,14 @@ class Diagnostics:
         return out
 
     def problems(self) -> list[str]:
-        """Every reason the standard errors cannot be used, with what to do; empty when valid."""
+        """Every reason the standard errors cannot be used, with what to do; empty when valid.
+
+        Raises
+        ------
+        ValueError
+            If the certificate is batched (from :func:`hessjax.fit_batch`);
+            index the result first.
+        """
         if np.ndim(self.is_valid) != 0:
             raise ValueError("problems() needs an unbatched result; index it first.")
         out = []
@@ -402,6 +415,12 @@ class Diagnostics:
 
         Each is a unit vector in scaled coordinates (parameter units divided
         by their curvature scale), showing components above ``threshold``.
+
+        Raises
+        ------
+        ValueError
+            If the certificate is batched (from :func:`hessjax.fit_batch`);
+            index the result first.
         """
         lam = np.asarray(self.scaled_eigenvalues)
         if lam.ndim != 1:

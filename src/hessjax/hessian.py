@@ -45,6 +45,23 @@ def hessian_memory_estimate(n_params: int, batch_work_bytes: int = 0) -> int:
     once, which costs ``batch_work_bytes`` more (XLA's compiled memory
     analysis measures it when the Hessian is compiled).
 
+    Parameters
+    ----------
+    n_params : int
+        Number of scalar parameters ``n``.
+    batch_work_bytes : int
+        Working memory of the batched gradient evaluations, added as is.
+
+    Returns
+    -------
+    int
+        ``8 n^2 + batch_work_bytes``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_params`` is negative.
+
     Examples
     --------
     >>> from hessjax import hessian_memory_estimate
@@ -149,12 +166,35 @@ def hessian(f: Callable, params: Any, *args: Any, max_bytes: int | None = None) 
         ``(n, n)`` float64 matrix over ``ravel_pytree(params)`` order, where
         ``n`` is the total number of scalar parameters.
 
+    Raises
+    ------
+    HessianMemoryError
+        If the dense Hessian needs more than ``max_bytes``: the ``8 n^2``
+        bytes of the matrix alone, or (for concrete inputs) XLA's measured
+        memory of the compiled Hessian. The message points to :func:`hvp`.
+    TypeError
+        If ``f`` is not callable, a leaf of ``params`` is not a real floating
+        array (integers, booleans, complex), ``f`` does not return one
+        floating array, or tracing ``f`` fails because it applies NumPy or a
+        Python ``if``/``int()``/``float()`` to a traced value (the message
+        names the ``jax.numpy`` fix).
+    ValueError
+        If ``params`` has no elements, ``f`` does not return a scalar, a
+        DataFrame or Series in ``args`` has non-numeric columns, or calling
+        ``f(params, *args)`` fails while tracing (a key ``params`` lacks,
+        mismatched shapes, data that do not match ``f``'s signature).
+
     Warns
     -----
     HessianWarning
         When ``f(params, *args)`` is finite but the Hessian has NaN or inf
         entries (outside ``jit``): names the parameters whose rows are not
         finite and the JAX FAQ's "double where" fix.
+    PrecisionWarning
+        When ``params`` or the data had less than float64 precision.
+    StaleDataWarning
+        When ``f`` reads data from its closure or globals and they changed
+        since it was compiled (the result is correct; pass data as arguments).
 
     Examples
     --------
@@ -199,6 +239,28 @@ def hvp(f: Callable, params: Any, v: Any, *args: Any) -> Any:
     -------
     pytree like ``params``
         The product, float64.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not callable, a leaf of ``params`` or ``v`` is not a real
+        floating array (integers, booleans, complex), ``f`` does not return
+        one floating array, or tracing ``f`` fails because it applies NumPy
+        or a Python ``if``/``int()``/``float()`` to a traced value.
+    ValueError
+        If ``v`` does not have the pytree structure and leaf shapes of
+        ``params``, ``params`` has no elements, ``f`` does not return a
+        scalar, a DataFrame or Series in ``args`` has non-numeric columns, or
+        calling ``f(params, *args)`` fails while tracing (a missing key,
+        mismatched shapes or signature).
+
+    Warns
+    -----
+    PrecisionWarning
+        When ``params``, ``v`` or the data had less than float64 precision.
+    StaleDataWarning
+        When ``f`` reads data from its closure or globals and they changed
+        since it was compiled.
 
     Examples
     --------

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._precision import default_gtol, float64_entry_point, is_traced
 from ._tree import spec_names
-from ._validate import is_integer, is_real
+from ._validate import check_max_steps, check_tolerance
 from .covariance import (
     cholesky_covariance,
     correlation,
@@ -139,6 +139,34 @@ def least_squares(
         ``se_mle`` (exact-Hessian Gaussian likelihood), ``rss``, ``s2``,
         ``dof``, ``diagnostics`` and more.
 
+    Raises
+    ------
+    ValueError
+        If ``gtol`` is not a finite number > 0; ``max_steps`` is not a
+        non-negative int; ``residuals`` does not return a 1-D array; there
+        are no more residuals than parameters; ``init`` has no elements; a
+        DataFrame or Series in ``data`` has non-numeric columns; or calling
+        ``residuals(init, *data)`` fails while tracing (a missing key,
+        mismatched shapes or signature).
+    TypeError
+        If ``residuals`` is not callable; a leaf of ``init`` is not a real
+        number or array; ``residuals`` does not return one floating array;
+        or tracing it fails because it applies NumPy or a Python
+        ``if``/``int()``/``float()`` to a traced value.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the fit stopped without converging (naming the parameters whose
+        gradient is not finite, if any).
+    HessianWarning
+        When J'J is singular at the estimate (the SEs are NaN).
+    PrecisionWarning
+        When the data had less than float64 precision.
+    StaleDataWarning
+        When ``residuals`` reads data from its closure or globals and they
+        changed since it was compiled.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj
@@ -148,10 +176,8 @@ def least_squares(
     >>> np.round(res.estimate, 6)  # ordinary least squares
     array([0.94, 2.02])
     """
-    if gtol is not None and not (is_real(gtol) and gtol > 0):
-        raise ValueError(f"`gtol` must be a positive number, got {gtol!r}.")
-    if max_steps is not None and not (is_integer(max_steps) and max_steps >= 0):
-        raise ValueError(f"`max_steps` must be a non-negative int, got {max_steps!r}.")
+    gtol = check_tolerance(gtol, "gtol", default_gtol)
+    steps = check_max_steps(max_steps, 2000)  # int32 loop counter: 2**31 would wrap to 0
     obj, x, args, _ = bind(
         residuals, init, data, fname="residuals", pname="init", per_observation=True,
         sum_of_squares=True,
@@ -168,10 +194,9 @@ def least_squares(
             f"least_squares needs more residuals than parameters for s^2 = rss/(n - p); "
             f"got {nobs} residuals and {n} parameters."
         )
-    steps = 2000 if max_steps is None else int(max_steps)
     names = spec_names(obj.spec)
     run = obj.solver(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
-    options = LMOptions(gtol=np.float64(_DEFAULT_GTOL if gtol is None else gtol))
+    options = LMOptions(gtol=gtol)
     result = run(x, args, options)
     d = result.diagnostics
     if not is_traced(d.is_valid) and bool(d.hessian_is_pd) and needs_refit(d.quadratic_ratio):

@@ -300,6 +300,36 @@ def selected_se(
         ``HessianWarning`` names it. (CG need not meet the negative
         direction; use :func:`extreme_eigenvalues` to check definiteness.)
 
+    Raises
+    ------
+    ValueError
+        If ``rtol`` is not a finite number in (0, 1); ``maxiter`` is not an
+        integer in ``[1, 2**31 - 1]``; ``which`` is empty, names no
+        parameter, holds an index out of range, or is None above
+        ``LARGE_MODEL_THRESHOLD`` parameters; ``params`` has no elements;
+        ``loglik`` returns neither a scalar nor a 1-D array; a DataFrame or
+        Series in ``data`` has non-numeric columns; or calling
+        ``loglik(params, *data)`` fails while tracing (a missing key,
+        mismatched shapes or signature).
+    TypeError
+        If ``which`` is not None, an int, a name or a sequence of them (a
+        boolean mask included); ``loglik`` is not callable; a leaf of
+        ``params`` is not a real floating array; ``loglik`` does not return
+        one floating array; or tracing ``loglik`` fails because it applies
+        NumPy or a Python ``if``/``int()``/``float()`` to a traced value.
+
+    Warns
+    -----
+    HessianWarning
+        When a CG solve met non-positive curvature (those SEs are NaN).
+    ConvergenceWarning
+        When a CG solve did not reach ``rtol`` within ``maxiter`` products.
+    PrecisionWarning
+        When ``params`` or the data had less than float64 precision.
+    StaleDataWarning
+        When ``loglik`` reads data from its closure or globals and they
+        changed since it was compiled.
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj
@@ -361,6 +391,28 @@ def extreme_eigenvalues(loglik: Callable, params: Any, *data: Any, k: int | None
     EigenBounds
         Extreme Ritz values, their error bounds (an eigenvalue lies within
         ``min_error`` of ``min_eigenvalue``), steps taken and ``converged``.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is not an integer in ``[1, n]``; ``params`` has no
+        elements; ``loglik`` returns neither a scalar nor a 1-D array; a
+        DataFrame or Series in ``data`` has non-numeric columns; or calling
+        ``loglik(params, *data)`` fails while tracing (a missing key,
+        mismatched shapes or signature).
+    TypeError
+        If ``loglik`` is not callable; a leaf of ``params`` is not a real
+        floating array; ``loglik`` does not return one floating array; or
+        tracing ``loglik`` fails because it applies NumPy or a Python
+        ``if``/``int()``/``float()`` to a traced value.
+
+    Warns
+    -----
+    PrecisionWarning
+        When ``params`` or the data had less than float64 precision.
+    StaleDataWarning
+        When ``loglik`` reads data from its closure or globals and they
+        changed since it was compiled.
 
     Examples
     --------
@@ -435,6 +487,41 @@ def fit_large(
         ``hessian_is_pd``, ``is_saddle``, ``condition_number``,
         ``is_valid``; judged on the unscaled information) and ``optimizer``.
         Troubles set flags and emit one ``HessjaxWarning`` subclass each.
+
+    Raises
+    ------
+    ValueError
+        If ``rtol`` is not a finite number in (0, 1); ``gtol`` is not a
+        finite number > 0; ``max_steps`` is not an integer in
+        ``[0, 2**31 - 1]``; ``lanczos_steps`` is not an integer in
+        ``[1, n]``; ``maxiter`` is not an integer in ``[1, 2**31 - 1]``;
+        ``which`` is empty, names no parameter, holds an index out of range,
+        or is None above ``LARGE_MODEL_THRESHOLD`` parameters; ``init`` has
+        no elements; ``loglik`` returns neither a scalar nor a 1-D array; a
+        DataFrame or Series in ``data`` has non-numeric columns; or calling
+        ``loglik(init, *data)`` fails while tracing (a missing key,
+        mismatched shapes or signature).
+    TypeError
+        If ``which`` is not None, an int, a name or a sequence of them (a
+        boolean mask included); ``loglik`` is not callable; a leaf of
+        ``init`` is not a real number or array; ``loglik`` does not return
+        one floating array; or tracing ``loglik`` fails because it applies
+        NumPy or a Python ``if``/``int()``/``float()`` to a traced value.
+
+    Warns
+    -----
+    HessianWarning
+        When the observed information could not be certified positive
+        definite (a saddle, singular, or Lanczos not converged), or a CG
+        solve for an SE met non-positive curvature.
+    ConvergenceWarning
+        When the fit did not reach a certified maximum, or a CG solve for an
+        SE did not converge within ``maxiter``.
+    PrecisionWarning
+        When the data had less than float64 precision.
+    StaleDataWarning
+        When ``loglik`` reads data from its closure or globals and they
+        changed since it was compiled.
 
     Examples
     --------

@@ -21,6 +21,7 @@ A captured value that never changes is harmless and does not warn.
 from __future__ import annotations
 
 import collections
+import difflib
 import inspect
 import weakref
 from typing import Any, Callable
@@ -32,7 +33,19 @@ import numpy as np
 from ._tree import ParamSpec
 from ._captured import captured_values, fingerprint, same_value, warn_narrowed_copies, warn_stale
 
-__all__ = ["Objective", "objective_for", "data_signature", "captured_values"]
+__all__ = [
+    "Objective",
+    "objective_for",
+    "data_signature",
+    "captured_values",
+    "tracing_error",
+    "keyword_data_hint",
+    "STARTING_VALUE_NAMES",
+]
+
+#: Parameter-argument names that hold starting values (fits and minimizers):
+#: integers and float32 there are promoted to float64 without a warning.
+STARTING_VALUE_NAMES = frozenset({"init", "x0"})
 
 
 def data_signature(args: tuple) -> tuple:
@@ -157,20 +170,17 @@ class Objective:
         """Trace ``fun`` abstractly once per data signature and validate its output.
 
         Raises ``TypeError``/``ValueError`` naming the argument and the fix,
-        before anything compiles. Cached, so it never counts as a retrace.
+        before anything compiles (see :func:`tracing_error` for the hints
+        given when ``fun`` itself fails). Cached, so it never counts as a
+        retrace.
         """
         key = data_signature(args)
         if key in self._checked:
             return key
         try:
             out = jax.eval_shape(self.raw, x, args)
-        except (TypeError, ValueError, IndexError) as err:
-            raise ValueError(
-                f"calling {fname}({pname}, *args) failed while tracing: {err}\n"
-                f"Check that the shapes of `{pname}` and of the {len(args)} data "
-                f"argument(s) match what {fname} expects; data must be passed as extra "
-                f"positional arguments after `{pname}`, e.g. ({fname}, {pname}, X, y)."
-            ) from err
+        except _TRACING_ERRORS as err:
+            raise tracing_error(err, self.fun, self.spec, args, fname, pname) from err
         if not isinstance(out, jax.ShapeDtypeStruct):
             raise TypeError(
                 f"{fname}(params, *args) must return one array, got a "
@@ -201,6 +211,196 @@ class Objective:
         if solve is None:
             solve = self._solvers[key] = build()
         return solve
+
+
+# -- errors raised while tracing the user's function ---------------------------------
+
+# KeyError and AttributeError are not subclasses of TypeError/ValueError; the
+# JAX tracer errors (ConcretizationTypeError, TracerArrayConversionError, ...)
+# are TypeErrors.
+_TRACING_ERRORS = (TypeError, ValueError, IndexError, KeyError, AttributeError)
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def _dict_keys(tree: Any) -> list:
+    """Keys of the dicts in ``tree`` (top level first), without repeats."""
+    keys: list = []
+    if isinstance(tree, dict):
+        keys.extend(tree)
+    for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        for entry in path:
+            if isinstance(entry, jax.tree_util.DictKey) and entry.key not in keys:
+                keys.append(entry.key)
+    return keys
+
+
+def _signature_mismatch(fun: Callable, nargs: int) -> str | None:
+    """The ``TypeError`` binding ``fun(params, *nargs data)`` would give, if any."""
+    try:
+        inspect.signature(fun).bind(None, *([None] * nargs))
+    except TypeError as err:
+        return str(err)
+    except ValueError:  # no signature (builtins)
+        return None
+    return None
+
+
+def _signature_text(fun: Callable, fname: str) -> str:
+    try:
+        return f"{fname}{inspect.signature(fun)}"
+    except (TypeError, ValueError):
+        return f"{fname}(...)"
+
+
+def tracing_error(
+    err: BaseException, fun: Callable, spec: ParamSpec, args: tuple, fname: str = "f",
+    pname: str = "params",
+) -> Exception:
+    """The error to raise (``from err``) when tracing ``fun(params, *args)`` failed.
+
+    One hint per kind of mistake: a key ``params`` lacks (naming the keys it
+    has), an attribute a dict or a traced array lacks, a NumPy/SciPy function
+    applied to a traced value (use ``jnp``), a Python ``if``/``int()``/
+    ``float()`` on one (use ``jnp.where``/``jax.lax.cond``), a call that does
+    not match ``fun``'s signature, and shape mismatches.
+    """
+    head = f"calling {fname}({pname}, *args) failed while tracing: {type(err).__name__}: {_first_line(err)}"
+    errors = jax.errors
+    template = jax.tree_util.tree_unflatten(spec.treedef, [np.zeros(s) for s in spec.shapes])
+    kind = "a dict" if isinstance(template, dict) else (
+        "an array" if spec.treedef.num_leaves == 1 and jax.tree_util.treedef_is_leaf(spec.treedef)
+        else f"a {type(template).__name__}"
+    )
+
+    if isinstance(err, KeyError):
+        missing = err.args[0] if err.args else None
+        keys = _dict_keys(template)
+        data_keys = [k for arg in args for k in _dict_keys(arg)]
+        if keys:
+            close = difflib.get_close_matches(str(missing), [str(k) for k in keys], n=1)
+            guess = f" Did you mean {close[0]!r}?" if close else ""
+            hint = (
+                f"`{pname}` has no key {missing!r}; its keys are {keys}.{guess} Every name "
+                f"{fname} reads from `{pname}` must be a key of `{pname}`: rename it, or add "
+                f"it with a starting value (e.g. {pname}[{missing!r}] = 0.0)."
+            )
+        else:
+            hint = (
+                f"{fname} read the key {missing!r}, but `{pname}` is {kind}, not a dict. Pass "
+                f"`{pname}` as a dict, e.g. {{{missing!r}: 0.0, ...}}, or index it by position."
+            )
+        if data_keys:
+            hint += f" (The data dicts have the keys {data_keys}.)"
+        return ValueError(f"{head}\n{hint}")
+
+    if isinstance(err, AttributeError):
+        name = getattr(err, "name", None)
+        obj = getattr(err, "obj", None)
+        keys = _dict_keys(template)
+        if isinstance(obj, dict) or (name is not None and name in keys):
+            hint = (
+                f"`{pname}` is {kind}: read its entries with square brackets, "
+                f"{pname}[{name!r}], not as attributes ({pname}.{name})."
+                if name is not None else f"`{pname}` is {kind}: read its entries with square brackets."
+            )
+        elif isinstance(obj, jax.core.Tracer) or "Tracer" in str(err) or "ArrayImpl" in str(err):
+            hint = (
+                f"inside {fname}, the parameters and the data are JAX arrays, which have no "
+                f"attribute {name!r}. Use jax.numpy functions on them; convert pandas objects "
+                "before the call (DataFrames and Series passed as data are converted to arrays "
+                "for you, so .values, .iloc or .to_numpy() are not needed inside)."
+            )
+        else:
+            hint = (
+                f"check what {fname} receives: `{pname}` is {kind} shaped like the starting "
+                "values, and the data arguments are arrays (DataFrames and Series become arrays)."
+            )
+        return ValueError(f"{head}\n{hint}")
+
+    if isinstance(err, errors.TracerArrayConversionError):
+        hint = (
+            f"{fname} passed a traced value (a parameter, or data) to NumPy or SciPy, e.g. "
+            "np.log(p). hessjax differentiates with JAX, which cannot see inside NumPy: use "
+            "jax.numpy instead of numpy (import jax.numpy as jnp; jnp.log, jnp.exp, jnp.sum, ...) "
+            "and jax.scipy.special / jax.scipy.stats instead of scipy."
+        )
+        return TypeError(f"{head}\n{hint}")
+
+    if isinstance(err, errors.TracerBoolConversionError):
+        hint = (
+            f"{fname} uses a Python `if`, `while`, `and`/`or` or bool() on a value that depends "
+            "on the parameters or the data. JAX traces the function once for all values, so "
+            "it cannot take such a branch: use jnp.where(condition, a, b) to choose values, "
+            "or jax.lax.cond for branches (and jnp.logical_and / jnp.logical_or)."
+        )
+        return TypeError(f"{head}\n{hint}")
+
+    if isinstance(err, errors.TracerIntegerConversionError):
+        hint = (
+            f"{fname} turns a value that depends on the parameters or the data into a Python "
+            "int (int(...), range(...), or indexing a list with it). Sizes and counts must be "
+            "fixed: compute them outside and pass them as Python ints (functools.partial or a "
+            "closure), and index arrays with jnp indexing instead of Python lists."
+        )
+        return TypeError(f"{head}\n{hint}")
+
+    if isinstance(err, errors.ConcretizationTypeError):
+        hint = (
+            f"{fname} needs the concrete value of something that depends on the parameters or "
+            "the data (float(...), .item(), a Python branch on it, or a shape computed from "
+            "values). Keep it an array: use jnp.where / jax.lax.cond instead of `if`, and "
+            "shapes that do not depend on values."
+        )
+        return TypeError(f"{head}\n{hint}")
+
+    mismatch = _signature_mismatch(fun, len(args)) if isinstance(err, TypeError) else None
+    if mismatch is not None:
+        hint = (
+            f"{fname} was called as {fname}({pname}, <{len(args)} data argument(s)>), which "
+            f"does not match {_signature_text(fun, fname)}: {mismatch}. The data must be passed "
+            f"as extra positional arguments after `{pname}`, in the order of {fname}'s "
+            f"parameters, e.g. ({fname}, {pname}, X, y)."
+        )
+        return ValueError(f"{head}\n{hint}")
+
+    hint = (
+        f"Check that the shapes of `{pname}` and of the {len(args)} data "
+        f"argument(s) match what {fname} expects; data must be passed as extra "
+        f"positional arguments after `{pname}`, e.g. ({fname}, {pname}, X, y)."
+    )
+    return ValueError(f"{head}\n{hint}")
+
+
+def keyword_data_hint(fun: Callable, options: dict, fname: str = "loglik", pname: str = "init",
+                      entry: str = "fit") -> str:
+    """A one-line hint when unknown keyword options look like data for ``fun``.
+
+    ``fit(loglik, init, y=y)`` hands ``y`` to the optimizer as an option; when
+    an unknown option is named like one of ``fun``'s data parameters, or holds
+    an array, a list or a DataFrame, the data were meant. Returns ``""``
+    otherwise. For the entry point's error about unknown options.
+    """
+    try:
+        names = list(inspect.signature(fun).parameters)[1:]
+    except (TypeError, ValueError):
+        names = []
+    looks_like_data = [
+        key for key, value in options.items()
+        if key in names or isinstance(value, (np.ndarray, jax.Array, list, tuple))
+        or hasattr(value, "to_numpy")
+    ]
+    if not looks_like_data:
+        return ""
+    order = ", ".join(names) if names else ", ".join(looks_like_data)
+    return (
+        f"{', '.join(f'`{k}`' for k in looks_like_data)} look(s) like data for {fname}: data are "
+        f"passed positionally after `{pname}`, in the order of {fname}'s parameters, "
+        f"e.g. {entry}({fname}, {pname}, {order})."
+    )
 
 
 _WEAK_CACHE: "weakref.WeakKeyDictionary[Callable, dict]" = weakref.WeakKeyDictionary()
@@ -295,6 +495,7 @@ def bind(
     per_observation: bool = False,
     extra: tuple[tuple[str, Any], ...] = (),
     sum_of_squares: bool = False,
+    starting_values: bool | None = None,
 ) -> tuple[Objective, jax.Array, tuple, tuple]:
     """Validate and promote inputs; return ``(objective, flat x, data, extra64)``.
 
@@ -303,12 +504,28 @@ def bind(
     cached abstract check of the user's function. ``extra`` holds further
     parameter-like inputs as ``(name, pytree)`` (e.g. the direction of
     ``hvp``), promoted alongside. Must run inside the float64 scope.
+
+    Inputs people pass:
+
+    * ``params`` are starting values when ``starting_values`` (by default:
+      when ``pname`` is ``"init"`` or ``"x0"``): integers are accepted, and
+      neither they nor float32 values warn (the optimizer leaves them
+      behind). Evaluation points (``params`` of ``hessian``) must be floating
+      and warn when narrower than float64.
+    * A list of numbers in ``params`` is one array (``{"beta": [0.0, 0.0]}``).
+    * Data: a pandas DataFrame or Series becomes one array, and a list or
+      tuple of numbers becomes one array, once, here (see
+      :func:`hessjax._precision.as_data_arrays`); tuples, lists and dicts of
+      arrays stay pytrees. Only data that lost digits (float32 arrays or
+      columns) warn.
     """
     from ._precision import as_float64_data, as_float64_params, warn_promoted
     from ._tree import param_spec
 
+    if starting_values is None:
+        starting_values = pname in STARTING_VALUE_NAMES
     promoted = []
-    params, low = as_float64_params(params, argname=pname)
+    params, low = as_float64_params(params, argname=pname, starting_values=starting_values)
     if low:
         promoted.append(f"`{pname}`")
     extras = []

@@ -33,6 +33,15 @@ def _finish(fig, path):
 def plot_step_sweep(sweep, path: str | None = None, ax: Any = None):
     """The V-shaped error of an FD Hessian versus step size (a :class:`StepSweep`).
 
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed (the ``plot`` extra).
+    OSError
+        If ``path`` is given and cannot be written (from matplotlib's
+        ``savefig``, which also raises ``ValueError`` for an unknown file
+        extension).
+
     Examples
     --------
     >>> import numpy as np, jax.numpy as jnp, hessjax as hj
@@ -52,6 +61,15 @@ def plot_step_sweep(sweep, path: str | None = None, ax: Any = None):
 
 def plot_comparison(comparison, path: str | None = None):
     """Heatmaps of relative element errors and bars of SE ratios per candidate.
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed (the ``plot`` extra).
+    OSError
+        If ``path`` is given and cannot be written (from matplotlib's
+        ``savefig``, which also raises ``ValueError`` for an unknown file
+        extension).
 
     Examples
     --------
@@ -89,6 +107,15 @@ def plot_comparison(comparison, path: str | None = None):
 
 def plot_bfgs_trace(trace, path: str | None = None, ax: Any = None):
     """Error of BFGS's inverse-Hessian approximation along its path (a :class:`BFGSTrace`).
+
+    Raises
+    ------
+    ImportError
+        If matplotlib is not installed (the ``plot`` extra).
+    OSError
+        If ``path`` is given and cannot be written (from matplotlib's
+        ``savefig``, which also raises ``ValueError`` for an unknown file
+        extension).
 
     Examples
     --------

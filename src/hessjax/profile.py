@@ -31,7 +31,20 @@ __all__ = ["ProfileResult", "profile_intervals"]
 # Outer iterations per endpoint; the safeguarded Newton iteration converges
 # quadratically once bracketed, and each step is warm-started.
 _OUTER_STEPS = 40
+# Newton steps of each constrained re-fit (warm-started from the previous
+# endpoint's optimum, so a handful suffice; the budget covers cold restarts).
 _INNER_STEPS = 200
+# An endpoint is found when the profile drop misses chi2_1(level)/2 by at most
+# this relative amount: 1e-9 of q moves the endpoint by about 1e-9 q / |slope|,
+# far below any SE's own sampling error, and well above the rounding noise of
+# the log-likelihood (eps |f| with |f| / q below ~1e6 in practice).
+_ENDPOINT_RTOL = 1e-9
+# The bracket has collapsed (no further progress possible) when its width is
+# below this fraction of the distance: about 500 eps, where the distance itself
+# is resolved only to rounding.
+_BRACKET_RTOL = 1e-13
+# Smallest positive distance used to scale the bracket test (avoids 0 * rtol).
+_TINY = 1e-300
 # An endpoint further than this many Wald half-widths means the profile does
 # not reach the threshold: the interval is unbounded on that side.
 _UNBOUNDED = 1e4
@@ -95,8 +108,8 @@ def _endpoint_solver(obj: Objective):
 
         def cond(c):
             d, _, f, _, _, d_in, d_out, k = c
-            converged = jnp.abs(f) <= 1e-9 * jnp.maximum(q, 1.0)
-            collapsed = (d_out - d_in) <= 1e-13 * jnp.maximum(d, 1e-300)
+            converged = jnp.abs(f) <= _ENDPOINT_RTOL * jnp.maximum(q, 1.0)
+            collapsed = (d_out - d_in) <= _BRACKET_RTOL * jnp.maximum(d, _TINY)
             unbounded = d_in > _UNBOUNDED * half_width
             return (k < _OUTER_STEPS) & ~converged & ~collapsed & ~unbounded
 
@@ -115,7 +128,7 @@ def _endpoint_solver(obj: Objective):
             return d_next, x, f, slope, ok_inner, d_in, d_out, k + 1
 
         d, _, f, _, ok_inner, d_in, _, _ = jax.lax.while_loop(cond, body, carry)
-        converged = (jnp.abs(f) <= 1e-9 * jnp.maximum(q, 1.0)) & ok_inner
+        converged = (jnp.abs(f) <= _ENDPOINT_RTOL * jnp.maximum(q, 1.0)) & ok_inner
         unbounded = d_in > _UNBOUNDED * half_width
         value = jnp.where(unbounded, side * jnp.inf, start + side * d)
         return value, converged | unbounded
@@ -144,6 +157,20 @@ def profile_intervals(result, level: float = 0.95) -> ProfileResult:
         and Wald intervals differ by more than 10% of the Wald half-width (the
         log-likelihood is not quadratic there: prefer the profile interval),
         or whose profile endpoints could not be found.
+
+    Raises
+    ------
+    ValueError
+        If ``result`` is a batch; ``level`` is not in (0, 1); or the fit is
+        not a certified strict maximum (not converged, information not
+        positive definite, a saddle, short of the maximum, or non-finite
+        derivatives); the message gives the certificate's verdict.
+
+    Warns
+    -----
+    IntervalWarning
+        When profile and Wald intervals disagree materially, or a profile
+        endpoint could not be found.
 
     Examples
     --------

@@ -16,6 +16,7 @@ import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
@@ -166,6 +167,26 @@ class FitResult:
             chi2_1(level)/2; exact-gradient re-maximization of the other
             parameters at each point, warm-started (see :mod:`hessjax.profile`).
 
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, 2)`` lower and upper ends, in ``names`` order.
+
+        Raises
+        ------
+        ValueError
+            If ``level`` is not in (0, 1) or ``method`` is not ``"wald"`` or
+            ``"profile"``. With ``"profile"``, also if the result is a batch
+            or the fit is not a certified strict maximum (see
+            :func:`hessjax.profile_intervals`).
+
+        Warns
+        -----
+        IntervalWarning
+            With ``"wald"``, when the fit's certificate says its standard
+            errors cannot be used; with ``"profile"``, when profile and Wald
+            intervals disagree or an endpoint could not be found.
+
         Examples
         --------
         >>> import numpy as np, jax.numpy as jnp, hessjax as hj
@@ -176,6 +197,7 @@ class FitResult:
         >>> np.round(res.conf_int()[1], 3)  # mu: 1.0 +- 1.96 * sigma_hat / sqrt(5)
         array([0.38, 1.62])
         """
+        self._require_unbatched("conf_int")
         if not 0.0 < float(level) < 1.0:
             raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
         if method == "wald":
@@ -192,6 +214,17 @@ class FitResult:
 
         Needs ``loglik`` to return per-observation values (a 1-D array): the
         scores s_i are the exact per-observation gradients.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, n)`` covariance over ``names`` order.
+
+        Raises
+        ------
+        ValueError
+            If the result is a batch (index it first), or ``loglik`` returned
+            a scalar instead of per-observation values.
 
         Examples
         --------
@@ -221,6 +254,25 @@ class FitResult:
         ``g`` maps the parameter pytree to any pytree of arrays (e.g. the
         natural-scale ``jnp.exp(p["log_sigma"])``); its Jacobian is exact
         (forward-mode autodiff) and the covariance is J cov J'.
+
+        Returns
+        -------
+        DeltaResult
+            ``value`` and ``se`` (pytrees like ``g``'s output), ``cov`` and
+            the Jacobian ``jacobian``.
+
+        Raises
+        ------
+        ValueError
+            If the result is a batch (index it first).
+        TypeError
+            If ``g`` is not callable.
+
+        Warns
+        -----
+        IntervalWarning
+            When the fit's certificate says the standard errors of a
+            parameter ``g`` depends on cannot be used.
 
         Examples
         --------
@@ -254,7 +306,14 @@ class FitResult:
     # -- batches ----------------------------------------------------------------------------
     @property
     def batch_summary(self) -> BatchSummary:
-        """How many fits of a batched result converged, have a PD information, are valid."""
+        """How many fits of a batched result converged, have a PD information, are valid.
+
+        Raises
+        ------
+        ValueError
+            If the result does not have exactly one leading batch axis (a
+            single fit from :func:`fit`).
+        """
         d = self.diagnostics
         if np.ndim(d.is_valid) != 1:
             raise ValueError("batch_summary needs a result with one leading batch axis (fit_batch).")
@@ -271,7 +330,15 @@ class FitResult:
         )
 
     def __getitem__(self, index) -> "FitResult":
-        """The ``index``-th fit of a batched result (or a sub-batch for a slice/array)."""
+        """The ``index``-th fit of a batched result (or a sub-batch for a slice/array).
+
+        Raises
+        ------
+        TypeError
+            If the result holds one fit (only batched results can be indexed).
+        IndexError
+            If ``index`` is out of range for the batch.
+        """
         if np.ndim(self.loglik) == 0:
             raise TypeError("this FitResult holds one fit; only batched results can be indexed.")
         return jax.tree_util.tree_map(lambda leaf: leaf[index], self)
@@ -279,6 +346,8 @@ class FitResult:
     # -- display --------------------------------------------------------------------------
     def summary(self, level: float = 0.95) -> str:
         """Text table (estimate, SE, z, p-value, Wald CI) and the certificate verdict."""
+        if not 0.0 < float(level) < 1.0:
+            raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
         if np.ndim(self.loglik) != 0:
             return f"FitResult: batch of {np.shape(self.loglik)[0]} fits\n{self.batch_summary}"
         return render_fit_text(self, level=level)
@@ -374,7 +443,23 @@ class LeastSquaresResult:
         return np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.params)])
 
     def conf_int(self, level: float = 0.95) -> np.ndarray:
-        """``(n, 2)`` intervals estimate +- t_{dof} se (the curve_fit/NIST convention)."""
+        """``(n, 2)`` intervals estimate +- t_{dof} se (the curve_fit/NIST convention).
+
+        Parameters
+        ----------
+        level : float
+            Coverage probability, in (0, 1).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, 2)`` lower and upper ends, in ``names`` order.
+
+        Raises
+        ------
+        ValueError
+            If ``level`` is not in (0, 1).
+        """
         if not 0.0 < float(level) < 1.0:
             raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
         se = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se)])

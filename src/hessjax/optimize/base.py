@@ -213,15 +213,18 @@ def iterate(
     return state, nit, status
 
 
-def solver_program(obj: Any, solver: Solver, max_steps: int) -> Callable:
+def solver_program(obj: Any, solver: Solver, max_steps: int, flat: bool = False) -> Callable:
     """``(x0, args, options) -> MinimizeResult``: ``solver`` driven by :func:`iterate`.
 
     ``obj`` is a bound :class:`~hessjax.objective.Objective` (its ``value``,
     ``value_and_grad``, ``value_grad_hessian`` and ``spec.unravel``). The
     un-jitted program, for the shells to jit and cache or to compose.
+    ``flat``: return ``x`` and ``grad`` as flat vectors (the caller unravels
+    them on the host: a pytree of many scalar leaves would be that many
+    separate outputs of the compiled program, each compiled on its own).
     """
     fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
-    unravel = obj.spec.unravel
+    unravel = (lambda v: v) if flat else obj.spec.unravel
 
     def solve(x0, args, options):
         state, nit, status = iterate(solver, fns, x0, args, options, max_steps)
@@ -284,7 +287,14 @@ class MinimizeResult:
 
     @property
     def message(self) -> str | list[str]:
-        """What happened and what to try; a list for batched results."""
+        """What happened and what to try; a list for batched results.
+
+        Raises
+        ------
+        TypeError
+            If read inside ``jit``/``vmap`` (the status is traced, not
+            concrete).
+        """
         status = self.status
         if isinstance(status, jax.core.Tracer):
             raise TypeError("`message` needs a concrete status; read it outside jit/vmap.")

@@ -45,9 +45,16 @@ def _validate_options(method: str, options: dict) -> dict:
     method = method.lower()
     unknown = set(options) - _OPTIONS[method]
     if unknown:
+        arrays = sorted(k for k in unknown if hasattr(options[k], "shape") or isinstance(options[k], (list, tuple)))
+        hint = (
+            f" {', '.join(arrays)} look{'s' if len(arrays) == 1 else ''} like data: data are passed "
+            "by position after the parameters, in the order the function takes them, e.g. "
+            f"fit(loglik, init, {', '.join(arrays)}), not as keywords."
+            if arrays else ""
+        )
         raise TypeError(
             f"unknown option(s) {sorted(unknown)} for method={method!r}; valid options are "
-            f"{sorted(_OPTIONS[method])}."
+            f"{sorted(_OPTIONS[method])}.{hint}"
         )
     out = dict(options)
     check_tolerance(out.get("gtol"), "gtol", default_gtol)
@@ -62,10 +69,11 @@ def _validate_options(method: str, options: dict) -> dict:
     return {"method": method, **out}
 
 
-def pure_solve(obj: Objective, method: str, max_steps: int, init_hessian: str) -> Callable:
-    """The un-jitted solve ``(x0, args, option_data) -> MinimizeResult`` for composition."""
+def pure_solve(obj: Objective, method: str, max_steps: int, init_hessian: str, flat: bool = False) -> Callable:
+    """The un-jitted solve ``(x0, args, option_data) -> MinimizeResult`` for composition
+    (``flat``: ``x`` and ``grad`` stay flat vectors; see :func:`solver_program`)."""
     solver = BFGS(init_hessian) if method == "bfgs" else TrustRegionNewton()
-    return solver_program(obj, solver, max_steps)
+    return solver_program(obj, solver, max_steps, flat=flat)
 
 
 def solver_settings(method: str, options: dict) -> tuple[tuple, Any]:
@@ -137,6 +145,34 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
         (the optimizer's path-dependent approximation, not a covariance).
         When not traced, a ``ConvergenceWarning`` is issued if
         ``success`` is false.
+
+    Raises
+    ------
+    ValueError
+        If ``method`` is not ``"bfgs"`` or ``"newton"``; ``gtol`` or
+        ``initial_radius`` is not a finite number > 0; ``max_steps`` is not
+        an integer in ``[0, 2**31 - 1]``; ``init_hessian`` is not
+        ``"identity"``, ``"scaled"`` or ``"exact"``; ``x0`` has no elements;
+        ``f`` does not return a scalar; a DataFrame or Series in ``args`` has
+        non-numeric columns; or calling ``f(x0, *args)`` fails while tracing
+        (a missing key, mismatched shapes or signature).
+    TypeError
+        If an option is not valid for ``method`` (``init_hessian`` is BFGS's,
+        ``initial_radius`` Newton's; data passed as keywords are named as
+        such); ``f`` is not callable; a leaf of ``x0`` is not a real number
+        or array; ``f`` does not return one floating array; or tracing ``f``
+        fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When not traced and ``success`` is false.
+    PrecisionWarning
+        When the data had less than float64 precision.
+    StaleDataWarning
+        When ``f`` reads data from its closure or globals and they changed
+        since it was compiled.
 
     Examples
     --------
@@ -218,6 +254,31 @@ def minimize_newton_cg(
         test and a Lanczos check finding no negative curvature, so saddle
         points are left, not reported. A ``ConvergenceWarning`` is issued
         (when not traced) if ``success`` is false.
+
+    Raises
+    ------
+    ValueError
+        If ``gtol`` or ``initial_radius`` is not a finite number > 0;
+        ``max_steps`` is not an integer in ``[0, 2**31 - 1]``;
+        ``max_cg_steps`` is not an integer in ``[1, 2**31 - 1]``; ``x0`` has
+        no elements; ``f`` does not return a scalar; a DataFrame or Series
+        in ``args`` has non-numeric columns; or calling ``f(x0, *args)``
+        fails while tracing (a missing key, mismatched shapes or signature).
+    TypeError
+        If ``f`` is not callable; a leaf of ``x0`` is not a real number or
+        array; ``f`` does not return one floating array; or tracing ``f``
+        fails because it applies NumPy or a Python ``if``/``int()``/
+        ``float()`` to a traced value.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When not traced and ``success`` is false.
+    PrecisionWarning
+        When the data had less than float64 precision.
+    StaleDataWarning
+        When ``f`` reads data from its closure or globals and they changed
+        since it was compiled.
 
     Examples
     --------
