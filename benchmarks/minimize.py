@@ -527,8 +527,8 @@ def measure_overhead(repeats: int) -> dict:
 
         bound = bind(quad, x0, (c,))
         obj, x, args = bound[0], bound[1], bound[2]
-        key = next(k for k in obj._solvers if "bfgs" in k)
-        solve = obj._solvers[key]
+        key = next(k for k in obj._programs if "bfgs" in k)
+        solve = obj._programs[key]
         opts = BFGSOptions(gtol=jnp.asarray(1e-10, jnp.float64))
         out["hessjax compiled solve only (private)"] = median_time(
             lambda: jax.block_until_ready(solve(x, args, opts))

@@ -378,7 +378,7 @@ def test_bad_gtol_raises(gtol):
         hj.least_squares(_line, np.zeros(2), x, 2.0 * x, gtol=gtol)
 
 
-@pytest.mark.parametrize("max_steps", [-1, 2.5, 10.0, "10", True])
+@pytest.mark.parametrize("max_steps", [-1, 2.5, "10", True, 2**31])
 def test_bad_max_steps_raises(max_steps):
     x = np.linspace(0.0, 1.0, 10)
     with pytest.raises(ValueError, match="max_steps"):

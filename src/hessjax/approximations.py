@@ -164,7 +164,7 @@ def default_step(
     candidates = step_candidates(np.asarray(x_flat, dtype=np.float64), scheme)
     if candidates.shape[0] == 1:
         return candidates[0]
-    program = obj.solver(
+    program = obj.program(
         ("fd_step", scheme), lambda: jax.jit(lambda x, c, args: select_step(obj.value, x, c, args, scheme))
     )
     return np.asarray(program(x_flat, candidates, args64))
@@ -317,7 +317,7 @@ def _resolve_step(step, x: np.ndarray, scheme: str) -> np.ndarray:
 
 
 def _fd_program(obj: Objective, scheme: str) -> Callable:
-    return obj.solver(
+    return obj.program(
         ("fd_hessian", scheme),
         lambda: jax.jit(lambda x, candidates, args: _fd_with_error(obj.value, x, candidates, args, scheme)),
     )
@@ -480,7 +480,7 @@ def step_sweep(
     if steps.ndim != 1 or steps.size == 0 or np.any(steps <= 0):
         raise ValueError("`steps` must be a 1-D array of positive step sizes.")
     exact = np.asarray(obj.hessian_jit(x_flat, args))
-    program = obj.solver(
+    program = obj.program(
         ("step_sweep", scheme),
         lambda: jax.jit(
             lambda x, hs, args: jax.lax.map(

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ._precision import as_float64_data, float64_entry_point, warn_promoted
+from ._precision import as_data_arrays, as_float64_data, float64_entry_point, warn_promoted
 from .fit import attach, prepare_fit, recertify_steep_batch
 from .diagnostics import warn_batch
 from .results import FitResult
@@ -288,6 +288,7 @@ def run_batch(
 ) -> FitResult:
     """The eager shell of :func:`fit_batch` without warnings (float64 scope required)."""
     axes = _normalize_axes(in_axes, len(data))
+    data, _ = as_data_arrays(tuple(data))  # DataFrames, lists of numbers -> arrays, first
     moved, sizes, sizes_by_arg = [], set(), {}
     for position, (arg, axis) in enumerate(zip(data, axes)):
         arg, size = _move_batch_axis(arg, axis, position)
@@ -319,7 +320,7 @@ def run_batch(
     )
     mesh, size = batch_plan(n_fits, int(np.size(x0)), per_fit_elements, chunk_size, max_bytes, devices)
     # Kept in the objective's program cache (released with the user's function).
-    program = obj.solver(("batch", run, batched), lambda: batched_fit_program(run, batched))
+    program = obj.program(("batch", run, batched), lambda: batched_fit_program(run, batched))
 
     joined = map_chunks(
         lambda chunk: program(x0, chunk, option_data), args, batched, n_fits, size, mesh, progress

@@ -113,7 +113,7 @@ def bfgs_trace(
         done = jax.jit(lambda s, o: solver.terminate(s, o)[0])
         return init, step, done
 
-    init, step, done = obj.solver(("bfgs_trace", init_hessian), build)
+    init, step, done = obj.program(("bfgs_trace", init_hessian), build)
     state = init(x, args, options)
     states = [state]
     for _ in range(int(max_steps)):

@@ -120,7 +120,7 @@ def _side_program(obj, kind: str) -> Callable:
         return standard_errors(inv)
 
     fn = robust if kind == "robust" else fd
-    return obj.solver(("coverage", kind), lambda: jax.jit(jax.vmap(fn)))
+    return obj.program(("coverage", kind), lambda: jax.jit(jax.vmap(fn)))
 
 
 def _summarize(est, se, ok_fit, truth, z):

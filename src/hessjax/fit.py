@@ -135,7 +135,7 @@ def prepare_fit(loglik, init, data, method, covariance, options):
     nobs = int(shape[0]) if len(shape) == 1 else None
     names = spec_names(obj.spec)
     key = ("fit", *static, covariance, nobs)
-    run = obj.solver(key, lambda: _build_fit(obj, static, covariance, names, nobs))
+    run = obj.program(key, lambda: _build_fit(obj, static, covariance, names, nobs))
     return run, x, args, option_data, obj
 
 
@@ -233,7 +233,7 @@ def recertify_steep(result: FitResult) -> FitResult:
         return result
     obj = result.objective
     key = ("fit-refit", result.covariance_method, result.nobs)
-    program = obj.solver(
+    program = obj.program(
         key, lambda: jax.jit(_analysis(obj, result.covariance_method, result.names, refit=True))
     )
     *_, cert = program(jnp.asarray(result.estimate), result.data, result.optimizer.success)

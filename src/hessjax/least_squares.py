@@ -195,13 +195,13 @@ def least_squares(
             f"got {nobs} residuals and {n} parameters."
         )
     names = spec_names(obj.spec)
-    run = obj.solver(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
+    run = obj.program(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
     options = LMOptions(gtol=gtol)
     result = run(x, args, options)
     d = result.diagnostics
     if not is_traced(d.is_valid) and bool(d.hessian_is_pd) and needs_refit(d.quadratic_ratio):
         # Curved valley: certify again with the other parameters re-fitted at the probes.
-        refit = obj.solver(
+        refit = obj.program(
             ("least_squares-refit", steps, nobs), lambda: _build(obj, steps, names, nobs, refit=True)
         )
         result = refit(x, args, options)

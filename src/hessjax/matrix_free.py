@@ -352,7 +352,7 @@ def selected_se(
 
         return jax.jit(run)
 
-    core = obj.solver(("selected_se", maxiter), build)(x, args, index, rtol)
+    core = obj.program(("selected_se", maxiter), build)(x, args, index, rtol)
     result = _selected(core, index, names)
     warn_about_se(result, maxiter)
     return result
@@ -429,7 +429,7 @@ def extreme_eigenvalues(loglik: Callable, params: Any, *data: Any, k: int | None
     def build():
         return jax.jit(lambda x, args: eigen_bounds(linearized_hvp(obj, x, args), n, k))
 
-    return obj.solver(("extreme_eigenvalues", k), build)(x, args)
+    return obj.program(("extreme_eigenvalues", k), build)(x, args)
 
 
 @float64_entry_point
@@ -551,7 +551,7 @@ def fit_large(
     shape = obj.output_shape(args)
     nobs = int(shape[0]) if len(shape) == 1 else None
     key = ("fit_large", max_steps, max_cg, lanczos_steps, maxiter)
-    run = obj.solver(key, lambda: _build_fit_large(obj, max_steps, max_cg, lanczos_steps, maxiter))
+    run = obj.program(key, lambda: _build_fit_large(obj, max_steps, max_cg, lanczos_steps, maxiter))
     core = run(x, args, index, options, rtol)
     result = LargeFitResult(
         params=core.optimizer.x,

@@ -98,7 +98,9 @@ class Objective:
         self.per_observation = per_observation
         self.sum_of_squares = sum_of_squares
         self._checked: dict[tuple, Any] = {}
-        self._solvers: dict[tuple, Callable] = {}
+        # The compiled-program cache: every jitted program built on this objective
+        # (fit, fit_batch, least_squares, profile, ...), released with it.
+        self._programs: dict[tuple, Callable] = {}
         self._memory_checked: dict[tuple, int] = {}
         # What the function read besides its arguments when these programs
         # were built (see objective_for); values compiled in as constants.
@@ -205,12 +207,14 @@ class Objective:
         """Shape of the user's output for data ``args`` (after :meth:`check`)."""
         return self._checked[data_signature(args)].shape
 
-    def solver(self, key: tuple, build: Callable[[], Callable]) -> Callable:
-        """A jitted solver cached on this objective under ``key``."""
-        solve = self._solvers.get(key)
-        if solve is None:
-            solve = self._solvers[key] = build()
-        return solve
+    def program(self, key: tuple, build: Callable[[], Callable]) -> Callable:
+        """The compiled program cached on this objective under ``key`` (built by
+        ``build()`` on first use). Programs live as long as the objective, which
+        lives as long as the user's function: nothing here is global."""
+        program = self._programs.get(key)
+        if program is None:
+            program = self._programs[key] = build()
+        return program
 
 
 # -- errors raised while tracing the user's function ---------------------------------

@@ -99,7 +99,7 @@ def solve_flat(obj: Objective, x0: jax.Array, args: tuple, method: str = "bfgs",
     options; tolerances are passed as data.
     """
     static, data = solver_settings(method, options)
-    solve = obj.solver(("minimize", *static), lambda: jax.jit(pure_solve(obj, *static)))
+    solve = obj.program(("minimize", *static), lambda: jax.jit(pure_solve(obj, *static)))
     return solve(x0, args, data)
 
 
@@ -293,7 +293,7 @@ def minimize_newton_cg(
     n = obj.spec.size
     options, max_steps, max_cg = newton_cg_settings(n, gtol, max_steps, max_cg_steps, initial_radius, 1000)
     key = ("newton_cg", max_steps, max_cg)
-    solve = obj.solver(key, lambda: jax.jit(newton_cg_program(obj, max_steps, max_cg, min(n, CURVATURE_STEPS))))
+    solve = obj.program(key, lambda: jax.jit(newton_cg_program(obj, max_steps, max_cg, min(n, CURVATURE_STEPS))))
     result = solve(x, args, options)
     if not is_traced(result.status) and int(result.status) != Status.SUCCESS:
         status = Status(int(result.status))
