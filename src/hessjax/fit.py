@@ -50,8 +50,10 @@ def _analysis(obj: Objective, covariance_method: str, names: tuple, refit: bool 
     step; only run by :func:`recertify_steep` when a straight probe was steep).
     """
 
-    def analyze(x, args, converged):
-        f, g, hessian = obj.value_grad_hessian(x, args)
+    def analyze(x, args, converged, derivatives=None):
+        # ``derivatives``: (f, g, H) at x from the optimizer's final state (Newton
+        # carries them), so the fused program holds one Hessian copy fewer.
+        f, g, hessian = obj.value_grad_hessian(x, args) if derivatives is None else derivatives
         spectrum = scaled_spectrum(hessian)
         # The LAPACK calls (eigh, Cholesky, eigvalsh) are made to run one after the
         # other: batched under vmap on CPU, jaxlib splits each over XLA's thread pool
@@ -79,13 +81,13 @@ def _build_fit(obj: Objective, static: tuple, covariance_method: str, names: tup
     # Parameter-shaped outputs (params, grad, se, the optimizer's x and grad) stay
     # flat vectors: :func:`attach` unravels them on the host. Unraveled inside the
     # program, a dict of 200 scalars made 800 separate outputs (2x the compile time).
-    solve = pure_solve(obj, *static, flat=True)
+    solve = pure_solve(obj, *static, flat=True, derivatives=True)
     analyze = _analysis(obj, covariance_method, names)
 
     def run(x0, args, options):
-        opt = solve(x0, args, options)
+        opt, derivatives = solve(x0, args, options)
         x = opt.x
-        f, g, hessian, cov, se, cert = analyze(x, args, opt.success)
+        f, g, hessian, cov, se, cert = analyze(x, args, opt.success, derivatives)
         return FitResult(
             params=x,
             loglik=-f,

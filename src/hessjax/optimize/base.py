@@ -213,7 +213,9 @@ def iterate(
     return state, nit, status
 
 
-def solver_program(obj: Any, solver: Solver, max_steps: int, flat: bool = False) -> Callable:
+def solver_program(
+    obj: Any, solver: Solver, max_steps: int, flat: bool = False, derivatives: bool = False
+) -> Callable:
     """``(x0, args, options) -> MinimizeResult``: ``solver`` driven by :func:`iterate`.
 
     ``obj`` is a bound :class:`~hessjax.objective.Objective` (its ``value``,
@@ -222,13 +224,16 @@ def solver_program(obj: Any, solver: Solver, max_steps: int, flat: bool = False)
     ``flat``: return ``x`` and ``grad`` as flat vectors (the caller unravels
     them on the host: a pytree of many scalar leaves would be that many
     separate outputs of the compiled program, each compiled on its own).
+    ``derivatives``: return ``(result, (f, g, hessian))``, the final state's
+    exact Hessian at ``x`` when the solver carries one (Newton; else None), so
+    that a caller that needs it at the solution does not compile a second copy.
     """
     fns = Functions(obj.value, obj.value_and_grad, obj.value_grad_hessian)
     unravel = (lambda v: v) if flat else obj.spec.unravel
 
     def solve(x0, args, options):
         state, nit, status = iterate(solver, fns, x0, args, options, max_steps)
-        return MinimizeResult(
+        result = MinimizeResult(
             x=unravel(state.x),
             fun=state.f,
             grad=unravel(state.g),
@@ -240,6 +245,10 @@ def solver_program(obj: Any, solver: Solver, max_steps: int, flat: bool = False)
             success=status == Status.SUCCESS,
             inv_hessian=solver.inverse_hessian(state),
         )
+        if not derivatives:
+            return result
+        hessian = getattr(state, "hessian", None)
+        return result, (None if hessian is None else (state.f, state.g, hessian))
 
     return solve
 

@@ -69,11 +69,14 @@ def _validate_options(method: str, options: dict) -> dict:
     return {"method": method, **out}
 
 
-def pure_solve(obj: Objective, method: str, max_steps: int, init_hessian: str, flat: bool = False) -> Callable:
+def pure_solve(
+    obj: Objective, method: str, max_steps: int, init_hessian: str, flat: bool = False,
+    derivatives: bool = False,
+) -> Callable:
     """The un-jitted solve ``(x0, args, option_data) -> MinimizeResult`` for composition
-    (``flat``: ``x`` and ``grad`` stay flat vectors; see :func:`solver_program`)."""
+    (``flat``, ``derivatives``: see :func:`solver_program`)."""
     solver = BFGS(init_hessian) if method == "bfgs" else TrustRegionNewton()
-    return solver_program(obj, solver, max_steps, flat=flat)
+    return solver_program(obj, solver, max_steps, flat=flat, derivatives=derivatives)
 
 
 def solver_settings(method: str, options: dict) -> tuple[tuple, Any]:
