@@ -4,8 +4,15 @@ x64 is NOT enabled globally here on purpose: the library must work with the
 default configuration, and tests assert it never changes it.
 """
 
+import os
 import random
 import warnings
+
+# The CLI keeps compiled programs in a persistent cache by default; tests call
+# it in-process, and must neither change the test process's JAX configuration
+# nor write to the user's cache (test_cli_compilation_cache.py tests the default
+# in a subprocess).
+os.environ["HESSJAX_NO_COMPILATION_CACHE"] = "1"
 
 import numpy as np
 import pytest

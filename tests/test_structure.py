@@ -23,7 +23,7 @@ import hessjax
 ROOT = pathlib.Path(hessjax.__file__).parent
 
 STAGES = [
-    {"warnings", "_tree", "_validate"},
+    {"warnings", "_tree", "_validate", "compilation_cache"},
     {"_precision", "_captured"},
     {"objective"},
     {"krylov", "optimize.__init__", "optimize.base", "optimize.line_search", "optimize.trust_region",

@@ -18,6 +18,7 @@ from .approximations import fd_hessian as fd_hessian
 from .approximations import step_sweep as step_sweep
 from .bfgs_trace import BFGSTrace as BFGSTrace
 from .bfgs_trace import bfgs_trace as bfgs_trace
+from .compilation_cache import enable_compilation_cache as enable_compilation_cache
 from .compare import Candidate as Candidate
 from .compare import CandidateReport as CandidateReport
 from .compare import HessianComparison as HessianComparison
@@ -121,5 +122,6 @@ __all__ = [
     "BoundaryWarning",
     "IntervalWarning",
     "StaleDataWarning",
+    "enable_compilation_cache",
     "__version__",
 ]

@@ -344,6 +344,13 @@ def _print_json_error(message: str) -> None:
     print(_dumps({"error": message, "exit_status": EXIT_ERROR}), flush=True)
 
 
+_NO_CACHE_HELP = (
+    "do not use the persistent compilation cache (by default compiled programs are kept in "
+    "$XDG_CACHE_HOME/hessjax/jax, or JAX's own cache directory when one is set, so a second "
+    "run loads them instead of compiling; HESSJAX_NO_COMPILATION_CACHE=1 does the same)"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hessjax`` console script (also ``python -m hessjax``).
 
@@ -380,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         help="write the comparison figure to this file (needs matplotlib; its directory must exist)",
     )
     demo.add_argument("--debug", action="store_true", help="show tracebacks")
+    demo.add_argument("--no-cache", action="store_true", help=_NO_CACHE_HELP)
     demo.set_defaults(run=_demo)
     check = sub.add_parser(
         "check",
@@ -401,9 +409,14 @@ def main(argv: list[str] | None = None) -> int:
         '{"error": ..., "exit_status": 2})',
     )
     check.add_argument("--debug", action="store_true", help="show tracebacks")
+    check.add_argument("--no-cache", action="store_true", help=_NO_CACHE_HELP)
     check.set_defaults(run=_check)
     args = parser.parse_args(argv)
     try:
+        if not args.no_cache and not os.environ.get("HESSJAX_NO_COMPILATION_CACHE"):
+            from .compilation_cache import enable_compilation_cache
+
+            enable_compilation_cache()
         return args.run(args)
     except Exception as err:
         if getattr(args, "debug", False):
