@@ -11,7 +11,6 @@ import math
 
 import jax
 import numpy as np
-from scipy import stats
 
 from ._precision import decrement_tolerance
 from .covariance import wald_intervals
@@ -123,6 +122,8 @@ def render_diagnostics(d) -> str:
 
 
 def _rows(result, level: float):
+    from scipy import stats  # imported when needed: 0.5 s of `import hessjax`
+
     est = result.estimate
     se = result.se_vector
     z = est / se

@@ -19,7 +19,6 @@ import jax
 import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from ._precision import float64_entry_point
 from .covariance import delta_covariance, sandwich_covariance, standard_errors, wald_intervals
@@ -460,6 +459,8 @@ class LeastSquaresResult:
         ValueError
             If ``level`` is not in (0, 1).
         """
+        from scipy import stats  # imported when needed: 0.5 s of `import hessjax`
+
         if not 0.0 < float(level) < 1.0:
             raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
         se = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se)])
