@@ -447,3 +447,19 @@ def render_large_fit(result) -> str:
         render_selected_se(result.se, result.estimate),
     ]
     return "\n".join(lines)
+
+
+# -- least_squares ----------------------------------------------------------------------------
+def render_least_squares(result) -> str:
+    """Estimates with both standard errors (NIST J'J and exact MLE), then the certificate."""
+    flat = lambda tree: np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(tree)])  # noqa: E731
+    se, se_mle = flat(result.se), flat(result.se_mle)
+    width = max(len(n) for n in result.names)
+    lines = [
+        f"Nonlinear least squares: rss = {float(result.rss):.10g}, nobs = {result.nobs}, dof = {result.dof}",
+        f"{'parameter':<{width}}  {'estimate':>16}  {'se (J^TJ, NIST)':>16}  {'se (exact MLE)':>16}",
+    ]
+    for name, e, a, b in zip(result.names, result.estimate, se, se_mle):
+        lines.append(f"{name:<{width}}  {e:16.10g}  {a:16.6g}  {b:16.6g}")
+    return "\n".join(lines + ["", render_diagnostics(result.diagnostics)])
+

@@ -27,10 +27,10 @@ from .objective import Objective
 from .optimize.base import MinimizeResult
 from .profile import profile_intervals
 from .report import (
-    render_diagnostics,
     render_fit_html,
     render_fit_text,
     render_large_fit,
+    render_least_squares,
     render_selected_se,
     render_text_html,
 )
@@ -469,16 +469,7 @@ class LeastSquaresResult:
 
     def summary(self) -> str:
         """Text table of estimates with both standard errors, and the certificate."""
-        se = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se)])
-        se_mle = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se_mle)])
-        width = max(len(n) for n in self.names)
-        lines = [
-            f"Nonlinear least squares: rss = {float(self.rss):.10g}, nobs = {self.nobs}, dof = {self.dof}",
-            f"{'parameter':<{width}}  {'estimate':>16}  {'se (J^TJ, NIST)':>16}  {'se (exact MLE)':>16}",
-        ]
-        for name, e, a, b in zip(self.names, self.estimate, se, se_mle):
-            lines.append(f"{name:<{width}}  {e:16.10g}  {a:16.6g}  {b:16.6g}")
-        return "\n".join(lines + ["", render_diagnostics(self.diagnostics)])
+        return render_least_squares(self)
 
     def __repr__(self) -> str:
         if np.ndim(self.rss) != 0:
