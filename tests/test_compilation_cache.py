@@ -70,3 +70,22 @@ def test_cli_check_writes_the_cache_by_default_and_not_with_no_cache(tmp_path):
     assert json.loads(run.stdout)["valid"] is True
     cache = tmp_path / "xdg" / "hessjax" / "jax"
     assert cache.is_dir() and any(cache.iterdir())
+
+
+def test_cli_runs_without_the_cache_when_it_cannot_be_created(tmp_path, monkeypatch, capsys):
+    """A read-only home must not turn every `hessjax check` into exit 2."""
+    from hessjax import cli
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.delenv("HESSJAX_NO_COMPILATION_CACHE", raising=False)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # makedirs under a file fails
+    previous = jax.config.jax_compilation_cache_dir
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        assert cli.main(["check", str(tmp_path / "missing.py")]) == 2  # the model's error, not the cache's
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
+    err = capsys.readouterr().err
+    assert "compilation cache not used" in err and "missing.py" in err

@@ -416,7 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_cache and not os.environ.get("HESSJAX_NO_COMPILATION_CACHE"):
             from .compilation_cache import enable_compilation_cache
 
-            enable_compilation_cache()
+            try:
+                enable_compilation_cache()
+            except OSError as err:  # a read-only home: run without the cache, say so once
+                _log(f"hessjax: compilation cache not used ({err}); pass --no-cache to silence this")
         return args.run(args)
     except Exception as err:
         if getattr(args, "debug", False):
