@@ -39,8 +39,6 @@ from .results import LeastSquaresResult
 
 __all__ = ["least_squares"]
 
-_DEFAULT_GTOL = default_gtol
-
 
 def _build(obj: Objective, max_steps: int, names: tuple, nobs: int, refit: bool = False) -> Callable:
     solver = LevenbergMarquardt(obj.raw, obj.residuals_and_jacobian)
