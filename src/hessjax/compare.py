@@ -438,7 +438,8 @@ def _builtin(f: Callable, x, args, include, bfgs_start) -> dict:
             fd = fd_hessian(f, x, *args, scheme=scheme)
             out[f"fd {scheme}"] = Candidate(fd.estimate, "hessian", "fd", fd.step)
     if "bfgs" in include:
-        res = minimize(f, bfgs_start, *args, method="bfgs")
+        # SciPy's identity start, so the candidate is the matrix SciPy users read.
+        res = minimize(f, bfgs_start, *args, method="bfgs", init_hessian="identity")
         out["hessjax bfgs inv_hessian"] = Candidate(res.inv_hessian, "inverse", "quasi-newton")
     flat = np.concatenate([np.ravel(np.asarray(leaf, float)) for leaf in _leaves(x)])
     if "statsmodels" in include or "numdifftools" in include:

@@ -254,7 +254,9 @@ def coverage_study(
             estimates[method], ses[method] = newton_est, _flat(fits.se, n_rep)
             converged[method], valid[method] = newton_ok, newton_valid
         elif method == "bfgs":
-            bfgs = run_batch(loglik, init, data, method="bfgs", **common)
+            # SciPy's identity start, so the SEs are the ones SciPy users read.
+            scipy_like = dict(common, options={"init_hessian": "identity", **(options or {})})
+            bfgs = run_batch(loglik, init, data, method="bfgs", **scipy_like)
             estimates[method] = _flat(bfgs.optimizer.x, n_rep)
             inv = np.asarray(bfgs.optimizer.inv_hessian)
             diag = np.diagonal(inv, axis1=1, axis2=2)

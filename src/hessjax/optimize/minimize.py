@@ -19,7 +19,7 @@ from .._validate import check_count, check_max_steps, check_tolerance
 from ..objective import Objective, bind
 from ..warnings import ConvergenceWarning, warn
 from .base import MinimizeResult, Status, solver_program
-from .bfgs import BFGS, BFGSOptions
+from .bfgs import BFGS, DEFAULT_INIT_HESSIAN, BFGSOptions
 from .newton import NewtonOptions, TrustRegionNewton
 from .newton_cg import CURVATURE_STEPS, NewtonCGOptions, default_max_cg_steps
 from .newton_cg import pure_solve as newton_cg_program
@@ -59,7 +59,7 @@ def _validate_options(method: str, options: dict) -> dict:
     out = dict(options)
     check_tolerance(out.get("gtol"), "gtol", default_gtol)
     check_max_steps(out.get("max_steps"), _DEFAULT_MAX_STEPS[method])
-    init_hessian = out.get("init_hessian", "identity")
+    init_hessian = out.get("init_hessian", DEFAULT_INIT_HESSIAN)
     if init_hessian not in INIT_HESSIANS:
         raise ValueError(
             f"`init_hessian` must be one of {', '.join(map(repr, INIT_HESSIANS))}, "
@@ -85,7 +85,7 @@ def solver_settings(method: str, options: dict) -> tuple[tuple, Any]:
     opts = _validate_options(method, options)
     method = opts["method"]
     max_steps = check_max_steps(opts.get("max_steps"), _DEFAULT_MAX_STEPS[method])
-    init_hessian = opts.get("init_hessian", "identity")
+    init_hessian = opts.get("init_hessian", DEFAULT_INIT_HESSIAN)
     gtol = check_tolerance(opts.get("gtol"), "gtol", default_gtol)
     if method == "bfgs":
         data = BFGSOptions(gtol=gtol)
@@ -135,10 +135,11 @@ def minimize(f: Callable, x0: Any, *args: Any, method: str = "bfgs", **options: 
         3.7e-11; see :func:`hessjax.optimize.base.relative_gradient`),
         ``max_steps`` (default 1000, at most ``2**31 - 1``; 0 evaluates at
         ``x0`` and stops); BFGS: ``init_hessian``:
-        ``"identity"`` (default; SciPy's convention, so ``inv_hessian``
-        reproduces SciPy's ``hess_inv``), ``"scaled"`` (N&W eq. 6.20, far
-        fewer evaluations when curvature is far from 1) or ``"exact"``
-        (inverse exact Hessian at ``x0``); Newton: ``initial_radius``.
+        ``"scaled"`` (default; the identity rescaled by y's / y'y after the
+        first step, N&W eq. 6.20: far fewer evaluations when curvature is far
+        from 1), ``"identity"`` (SciPy's convention: the same path as SciPy's
+        BFGS, so ``inv_hessian`` reproduces SciPy's ``hess_inv``) or
+        ``"exact"`` (inverse exact Hessian at ``x0``); Newton: ``initial_radius``.
 
     Returns
     -------
