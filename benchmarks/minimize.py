@@ -15,7 +15,8 @@ Three problems, all in float64, data passed as arguments:
     problem 21), n=100, sum of 50 decoupled 2-D Rosenbrock terms, from the standard start
     (-1.2, 1, -1.2, 1, ...); unique minimum 0 at (1, ..., 1).
 
-Methods: hessjax ``bfgs``, ``bfgs`` with ``init_hessian="scaled"`` and ``"exact"``, ``newton``; peers
+Methods: hessjax ``bfgs`` (default options: the scaled start), ``bfgs`` with
+``init_hessian="identity"`` (SciPy's start) and ``"exact"``, ``newton``; peers
 ``jax.scipy.optimize.minimize(method="BFGS")``, ``optimistix.BFGS`` (via
 ``optimistix.minimise``), ``jaxopt.BFGS``, ``scipy.optimize.minimize`` ``BFGS`` and
 ``trust-exact`` (callbacks: jitted JAX value-and-grad / Hessian, converted to NumPy).
@@ -76,7 +77,7 @@ RESULTS = HERE / "results"
 
 HESSJAX_METHODS = (
     "hessjax bfgs",
-    "hessjax bfgs (scaled init)",
+    "hessjax bfgs (identity init)",
     "hessjax bfgs (exact init)",
     "hessjax newton",
 )
@@ -386,8 +387,8 @@ def make_scipy(problem: Problem, method: str):
 
 
 FACTORIES: dict[str, Callable] = {
-    "hessjax bfgs": lambda p: make_hessjax(p, "bfgs"),
-    "hessjax bfgs (scaled init)": lambda p: make_hessjax(p, "bfgs", init_hessian="scaled"),
+    "hessjax bfgs": lambda p: make_hessjax(p, "bfgs"),  # default options (scaled start)
+    "hessjax bfgs (identity init)": lambda p: make_hessjax(p, "bfgs", init_hessian="identity"),
     "hessjax bfgs (exact init)": lambda p: make_hessjax(p, "bfgs", init_hessian="exact"),
     "hessjax newton": lambda p: make_hessjax(p, "newton"),
     "jax.scipy BFGS": make_jax_scipy,
@@ -618,7 +619,10 @@ def evaluate_target(problems: dict) -> dict:
     hj_ok = [m for m in HESSJAX_METHODS if m in rows and rows[m]["reached_optimum"]]
     if not hj_ok:
         return dict(met=False, summary="Target NOT met: no hessjax method reached the optimum.")
-    best = min(hj_ok, key=lambda m: rows[m]["warm_median_s"])
+    # Issue 12 target 3 is about the default options: ``hessjax bfgs`` when it reached
+    # the optimum (else the fastest hessjax method that did, said so in the summary).
+    default = "hessjax bfgs"
+    best = default if default in hj_ok else min(hj_ok, key=lambda m: rows[m]["warm_median_s"])
     ratio = rows[best]["warm_median_s"] / peer_row["warm_median_s"]
     grad_ok = rows[best]["grad_inf"] <= max(peer_row["grad_inf"], prob["gtol_abs"])
     grad_strict = rows[best]["grad_inf"] <= peer_row["grad_inf"]
@@ -631,14 +635,16 @@ def evaluate_target(problems: dict) -> dict:
     compile_ok = compile_nb_max < 2.0
     met = time_ok and grad_ok and compile_ok
     summary = (
-        f"Best hessjax method on negbin: {best}, {rows[best]['warm_median_s'] * 1e3:.2f} ms vs "
+        f"hessjax with default options on negbin: {best}, {rows[best]['warm_median_s'] * 1e3:.2f} ms vs "
         f"fastest peer {peer} {peer_row['warm_median_s'] * 1e3:.2f} ms: ratio {ratio:.2f} "
         f"({'≤' if time_ok else '>'} 0.5). Final ‖g‖∞ {rows[best]['grad_inf']:.1e} vs "
         f"{peer_row['grad_inf']:.1e} ({'equal or better' if grad_strict else 'worse than the peer'}"
         f"{'' if grad_strict else (', but within the target' if grad_ok else ', and above the target')}). "
         f"hessjax compile time on negbin at most {compile_nb_max:.2f} s "
         f"({'<' if compile_ok else '≥'} 2 s; at most {compile_max:.2f} s over all problems). "
-        f"Target {'MET' if met else 'NOT met'}."
+        f"Issue 12 target 3 (default minimize <= 0.5x the fastest peer at an equal or better "
+        f"gradient): {'MET' if time_ok and grad_strict else 'MISSED'}. "
+        f"Earlier target (incl. compile < 2 s): {'MET' if met else 'NOT met'}."
     )
     # The same ratio against the fastest peer that also reports success itself.
     flagged = [
