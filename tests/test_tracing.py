@@ -8,12 +8,15 @@ call (which may trace: validation plus compilation) with counts after later
 calls on NEW data of the same shape (which must not).
 """
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import hessjax as hj
+from hessjax.warnings import ConvergenceWarning
 
 TRACES: dict[str, int] = {}
 
@@ -46,6 +49,7 @@ nll_for_shape = _counted("shape")(_nll_body)
 nll_for_budget = _counted("budget")(_nll_body)
 nll_for_float32 = _counted("float32")(_nll_body)
 nll_for_radius = _counted("radius")(_nll_body)
+loglik_for_max_steps = _counted("max_steps")(lambda p, y: -_nll_body(p, y))
 
 
 @_counted("regression")
@@ -178,6 +182,22 @@ def test_changing_initial_radius_does_not_retrace_newton(rng):
     for radius in (0.1, 5.0):
         hj.minimize(nll_for_radius, START, rng.normal(size=47), method="newton", initial_radius=radius)
     assert _count("radius") == first
+
+
+def test_max_steps_is_data_so_check_at_a_point_shares_the_fit_program(rng):
+    # `hessjax check` and the demo certify a given point with fit(..., max_steps=0);
+    # the step limit is data, so that fit and the default one compile once (issue 12).
+    y = rng.normal(size=48)
+    for method in ("newton", "bfgs"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # START is not the maximum
+            at_point = hj.fit(loglik_for_max_steps, START, y, method=method, max_steps=0)
+            assert int(at_point.optimizer.nit) == 0
+            first = _count("max_steps")
+            full = hj.fit(loglik_for_max_steps, START, y, method=method)
+            more = hj.fit(loglik_for_max_steps, START, y, method=method, max_steps=3)
+        assert bool(full.converged) and int(more.optimizer.nit) <= 3
+        assert _count("max_steps") == first, f"{method}: max_steps is data and must not retrace"
 
 
 def test_changing_max_bytes_does_not_retrace_hessian(rng):

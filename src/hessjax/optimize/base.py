@@ -170,7 +170,7 @@ def iterate(
     x0: jax.Array,
     args: tuple,
     options: Any,
-    max_steps: int,
+    max_steps: int | jax.Array,
 ) -> tuple[Any, jax.Array, jax.Array]:
     """Run ``solver`` from ``x0`` until it terminates or ``max_steps`` is reached.
 
@@ -214,10 +214,13 @@ def iterate(
 
 
 def solver_program(
-    obj: Any, solver: Solver, max_steps: int, flat: bool = False, derivatives: bool = False
+    obj: Any, solver: Solver, max_steps: int | None = None, flat: bool = False,
+    derivatives: bool = False,
 ) -> Callable:
     """``(x0, args, options) -> MinimizeResult``: ``solver`` driven by :func:`iterate`.
 
+    ``max_steps``: a static limit, or None to read it from ``options.max_steps``
+    (data, so ``max_steps=0`` and the default share one compiled program).
     ``obj`` is a bound :class:`~hessjax.objective.Objective` (its ``value``,
     ``value_and_grad``, ``value_grad_hessian`` and ``spec.unravel``). The
     un-jitted program, for the shells to jit and cache or to compose.
@@ -232,7 +235,8 @@ def solver_program(
     unravel = (lambda v: v) if flat else obj.spec.unravel
 
     def solve(x0, args, options):
-        state, nit, status = iterate(solver, fns, x0, args, options, max_steps)
+        limit = options.max_steps if max_steps is None else max_steps
+        state, nit, status = iterate(solver, fns, x0, args, options, limit)
         result = MinimizeResult(
             x=unravel(state.x),
             fun=state.f,

@@ -22,9 +22,10 @@ __all__ = ["BFGS", "BFGSOptions"]
 
 
 class BFGSOptions(NamedTuple):
-    """Tolerances are data: changing them does not recompile."""
+    """Tolerances and the step limit are data: changing them does not recompile."""
 
     gtol: jax.Array
+    max_steps: jax.Array | None = None  # int32; None: the driver's static limit
 
 
 class BFGSState(NamedTuple):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import numpy as np
 
 from .._precision import default_gtol, float64_entry_point, is_traced
 from .._validate import check_count, check_max_steps, check_tolerance
@@ -70,29 +71,29 @@ def _validate_options(method: str, options: dict) -> dict:
 
 
 def pure_solve(
-    obj: Objective, method: str, max_steps: int, init_hessian: str, flat: bool = False,
-    derivatives: bool = False,
+    obj: Objective, method: str, init_hessian: str, flat: bool = False, derivatives: bool = False,
 ) -> Callable:
     """The un-jitted solve ``(x0, args, option_data) -> MinimizeResult`` for composition
     (``flat``, ``derivatives``: see :func:`solver_program`)."""
     solver = BFGS(init_hessian) if method == "bfgs" else TrustRegionNewton()
-    return solver_program(obj, solver, max_steps, flat=flat, derivatives=derivatives)
+    return solver_program(obj, solver, flat=flat, derivatives=derivatives)
 
 
 def solver_settings(method: str, options: dict) -> tuple[tuple, Any]:
-    """Validate options; return ``(static, data)``: static ``(method, max_steps,
-    init_hessian)`` selects the compiled program, ``data`` holds the tolerances."""
+    """Validate options; return ``(static, data)``: static ``(method, init_hessian)``
+    selects the compiled program, ``data`` holds the tolerances and ``max_steps``
+    (so ``max_steps=0``, as ``hessjax check`` uses, shares the fit's program)."""
     opts = _validate_options(method, options)
     method = opts["method"]
-    max_steps = check_max_steps(opts.get("max_steps"), _DEFAULT_MAX_STEPS[method])
+    max_steps = np.int32(check_max_steps(opts.get("max_steps"), _DEFAULT_MAX_STEPS[method]))
     init_hessian = opts.get("init_hessian", DEFAULT_INIT_HESSIAN)
     gtol = check_tolerance(opts.get("gtol"), "gtol", default_gtol)
     if method == "bfgs":
-        data = BFGSOptions(gtol=gtol)
+        data = BFGSOptions(gtol=gtol, max_steps=max_steps)
     else:
         radius = check_tolerance(opts.get("initial_radius"), "initial_radius", 0.0)
-        data = NewtonOptions(gtol=gtol, initial_radius=radius)
-    return (method, max_steps, init_hessian), data
+        data = NewtonOptions(gtol=gtol, initial_radius=radius, max_steps=max_steps)
+    return (method, init_hessian), data
 
 
 def solve_flat(obj: Objective, x0: jax.Array, args: tuple, method: str = "bfgs", **options):

@@ -35,6 +35,7 @@ __all__ = ["TrustRegionNewton", "NewtonOptions", "solve_trust_region_subproblem"
 class NewtonOptions(NamedTuple):
     gtol: jax.Array
     initial_radius: jax.Array  # <= 0: choose from the first model step
+    max_steps: jax.Array | None = None  # int32 data (no recompile); None: the driver's static limit
 
 
 class NewtonState(NamedTuple):
