@@ -115,6 +115,10 @@ class FitResult:
         Number of observations when ``loglik`` returns per-observation values.
     covariance_method : str
         ``"cholesky"`` or ``"pinv"`` (forced, not a valid covariance).
+    fixed : tuple of str
+        Names of the parameters held at their ``init`` values (``fit(...,
+        fixed=...)``): SE 0, zero rows and columns in ``cov``, not counted in
+        :attr:`n_free`.
     """
 
     params: Any
@@ -131,6 +135,7 @@ class FitResult:
     names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
     nobs: int | None = dataclasses.field(default=None, metadata=dict(static=True))
     covariance_method: str = dataclasses.field(default="cholesky", metadata=dict(static=True))
+    fixed: tuple = dataclasses.field(default=(), metadata=dict(static=True))
     objective: Objective | None = dataclasses.field(
         default=None, metadata=dict(static=True), compare=False
     )
@@ -146,6 +151,12 @@ class FitResult:
     def estimate(self) -> np.ndarray:
         """The estimate as a flat float64 vector in ``names`` order."""
         return np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.params)])
+
+    @property
+    def n_free(self) -> int:
+        """Number of estimated parameters (``fixed`` ones excluded): the k of AIC,
+        BIC and likelihood-ratio degrees of freedom."""
+        return len(self.names) - len(self.fixed)
 
     @property
     def se_vector(self) -> np.ndarray:
