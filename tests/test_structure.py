@@ -24,7 +24,7 @@ ROOT = pathlib.Path(hessjax.__file__).parent
 
 STAGES = [
     {"warnings", "_tree", "_validate", "compilation_cache"},
-    {"_precision", "_captured"},
+    {"_precision", "_captured", "constraints"},
     {"objective"},
     {"krylov", "optimize.__init__", "optimize.base", "optimize.line_search", "optimize.trust_region",
      "optimize.bfgs", "optimize.newton", "optimize.newton_cg", "optimize.levenberg_marquardt",
@@ -33,8 +33,9 @@ STAGES = [
     {"covariance"},
     {"report"},
     {"diagnostics"},
-    {"profile"},
+    {"profile", "hypothesis_tests"},
     {"results"},
+    {"bounded"},
     {"fit", "least_squares", "matrix_free", "bfgs_trace", "compare"},
     {"batch"},
     {"bootstrap", "coverage"},

@@ -206,6 +206,28 @@ def _path_label(path) -> str:
     return label
 
 
+def name_groups(spec: ParamSpec) -> dict[str, tuple[int, ...]]:
+    """Every name a user may give a parameter by, to its flat indices.
+
+    The flattened names of :func:`param_names` (``"beta[2]"``) map to one
+    index; a leaf's own label (``"beta"``) and a top-level key of a dict
+    ``init`` (``"coef"`` for ``{"coef": {"a": .., "b": ..}}``) map to all of
+    their elements, in ``ravel_pytree`` order.
+    """
+    template = jax.tree_util.tree_unflatten(spec.treedef, [np.zeros(shape) for shape in spec.shapes])
+    groups: dict[str, list[int]] = {}
+    flat = spec_names(spec)
+    for i, name in enumerate(flat):
+        groups.setdefault(name, []).append(i)
+    start = 0
+    for (path, _), stop in zip(jax.tree_util.tree_flatten_with_path(template)[0], spec.offsets):
+        for label in {_path_label(path) or "x", _path_label(path[:1]) or "x"}:
+            members = groups.setdefault(label, [])
+            members.extend(i for i in range(start, stop) if i not in members)
+        start = stop
+    return {name: tuple(sorted(idx)) for name, idx in groups.items()}
+
+
 def param_names(params: Any) -> list[str]:
     """Readable names for each element of ``params``, in ``ravel_pytree`` order.
 

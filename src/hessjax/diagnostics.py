@@ -302,6 +302,10 @@ class Diagnostics:
     loglik_noise: jax.Array = None
     grows_without_bound: jax.Array = None
     loglik_start: jax.Array = None
+    # fit(..., bounds=...): per free parameter, the estimate is on its bound
+    # (see hessjax.constraints.AT_BOUND_SE), and that bound's value (else NaN).
+    at_bound: jax.Array = None
+    bound_value: jax.Array = None
     names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
 
     # -- reasons -----------------------------------------------------------------------
@@ -362,6 +366,20 @@ class Diagnostics:
                               "(a degenerate optimum); the SEs overstate the uncertainty"))
         return out
 
+    def bound_hits(self) -> list[tuple[str, str]]:
+        """``(name, why)`` for each parameter whose estimate is on a bound of ``fit(bounds=...)``."""
+        if self.at_bound is None:
+            return []
+        hits = np.asarray(self.at_bound)
+        values = np.asarray(self.bound_value)
+        return [
+            (name, f"{name} is on its bound {values[i]:g}: its standard error is undefined (NaN; "
+                   "Wald theory does not hold at a bound, and the delta method through the bound's "
+                   "transform would give 0). Report the one-sided profile interval, "
+                   "conf_int(method='profile')")
+            for i, name in enumerate(self.names) if bool(hits[i])
+        ]
+
     def problems(self) -> list[str]:
         """Every reason the standard errors cannot be used, with what to do; empty when valid.
 
@@ -403,8 +421,11 @@ class Diagnostics:
             else:
                 out.append("the information matrix is singular: a parameter combination is not "
                            "identified (see directions()); fix or drop a parameter")
+        out.extend(why for _, why in self.bound_hits())
         if bool(self.hessian_is_pd):
             for name, _, why in self.wald_failures():
+                if name in dict(self.bound_hits()):
+                    continue
                 out.append(f"{name}: {why}. Use conf_int(method='profile'), a bound, more data "
                            "or a reparametrization")
             if not bool(self.at_maximum):
@@ -629,6 +650,9 @@ def warn_about(result) -> None:
             else "standard errors are NaN"
         )
         warn(f"the observed information at the estimate is {what}: {shown}. {problems}.", HessianWarning)
+    hits = d.bound_hits()
+    if hits:
+        warn("; ".join(why for _, why in hits) + ".", BoundaryWarning)
     pd = bool(d.hessian_is_pd)
     if not bool(d.converged) or (pd and not bool(d.at_maximum)):
         distance = f", {float(d.newton_step_se):.2g} SE from the maximum" if pd else ""
@@ -640,7 +664,7 @@ def warn_about(result) -> None:
         )
     if not pd:
         return
-    failures = d.wald_failures()
+    failures = [f for f in d.wald_failures() if f[0] not in dict(hits)]
     for kinds, category in ((("domain", "flat"), BoundaryWarning), (("steep",), HessianWarning)):
         hit = [(name, why) for name, kind, why in failures if kind in kinds]
         if hit:

@@ -33,6 +33,7 @@ from .diagnostics import (
     warn_about,
 )
 from .hessian import DEFAULT_HESSIAN_MAX_BYTES, HessianMemoryError, hessian_memory_estimate
+from .bounded import CONSTRAINT_ARGS, constrain, natural_result
 from .objective import Objective, bind
 from .optimize.base import Status
 from .optimize.minimize import pure_solve, solver_settings
@@ -108,7 +109,7 @@ def _build_fit(obj: Objective, static: tuple, covariance_method: str, names: tup
     return jax.jit(run)
 
 
-def prepare_fit(loglik, init, data, method, covariance, options):
+def prepare_fit(loglik, init, data, method, covariance, options, names=None):
     """Eager shell of :func:`fit`: validate, bind, and fetch the compiled pipeline.
 
     Returns ``(run, x0, args, option_data, objective)``; ``run(x0, args, option_data)``
@@ -135,8 +136,8 @@ def prepare_fit(loglik, init, data, method, covariance, options):
         )
     shape = obj.output_shape(args)
     nobs = int(shape[0]) if len(shape) == 1 else None
-    names = spec_names(obj.spec)
-    key = ("fit", *static, covariance, nobs)
+    names = spec_names(obj.spec) if names is None else tuple(names)
+    key = ("fit", *static, covariance, nobs, names)
     run = obj.program(key, lambda: _build_fit(obj, static, covariance, names, nobs))
     return run, x, args, option_data, obj
 
@@ -291,6 +292,8 @@ def fit(
     *data: Any,
     method: str = "newton",
     covariance: str = "cholesky",
+    bounds: dict | None = None,
+    fixed: Any = None,
     **options: Any,
 ) -> FitResult:
     """Maximum-likelihood fit with exact-Hessian standard errors and a certificate.
@@ -315,6 +318,19 @@ def fit(
         ``"cholesky"`` (default): the inverse observed information through a
         Cholesky factor; NaN when it is not positive definite. ``"pinv"``:
         a pseudo-inverse for diagnosis only, flagged in the result.
+    bounds : dict, optional
+        ``{name: (lower, upper)}``, ``None`` for an open side; ``name`` is a
+        top-level key of a dict ``init`` (all its elements) or a flattened
+        name as :func:`param_names` prints it (``"beta[2]"``). The optimizer
+        works on free coordinates (log / logit maps, :mod:`hessjax.constraints`);
+        ``params``, ``se``, ``cov``, ``conf_int`` and ``summary`` are on the
+        natural scale, the SEs by the exact delta method. An estimate ON a
+        bound is flagged (``diagnostics.at_bound``), its SE is NaN with a
+        ``BoundaryWarning``, and its profile interval is one-sided.
+    fixed : str or sequence of str, optional
+        Names (same naming) held at their ``init`` values: SE 0, zero rows and
+        columns in ``cov``, marked in the summary, not counted in
+        :attr:`FitResult.n_free` (AIC, BIC, likelihood-ratio df).
     **options
         Passed to the optimizer (``gtol``, ``max_steps``, ...; see
         :func:`hessjax.minimize`).
@@ -383,11 +399,28 @@ def fit(
     >>> bool(res.diagnostics.is_valid)
     True
     """
-    run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options)
+    problem = constrain(loglik, init, bounds, fixed)
+    if problem is None:
+        result = _fit_quietly(loglik, init, data, method, covariance, options)
+    else:
+        inner = _fit_quietly(
+            problem.loglik, problem.z0, (*problem.constraints.data, *data), method, covariance,
+            options, names=problem.constraints.free_names, data_loglik=loglik,
+        )
+        result = natural_result(inner, problem.constraints, loglik)
+    warn_about(result)
+    return result
+
+
+def _fit_quietly(loglik, init, data, method, covariance, options, names=None, data_loglik=None):
+    """:func:`fit` without the warnings: ``names`` overrides the parameter names
+    (the free coordinates of a constrained fit), ``data_loglik`` is the function
+    whose data a non-finite start is blamed on."""
+    run, x, args, option_data, obj = prepare_fit(loglik, init, data, method, covariance, options, names)
     result = attach(run(x, args, option_data), obj, loglik)
     opt = result.optimizer
     if not is_traced(opt.status) and int(opt.status) == Status.NONFINITE and int(opt.nit) == 0:
-        check_finite_data(loglik, args)  # the loglik is not finite at init: blame the data?
-    result = flag_unbounded(recertify_steep(result), obj, x, args)
-    warn_about(result)
-    return result
+        # The loglik is not finite at init: blame the data?
+        skip = 0 if data_loglik is None else CONSTRAINT_ARGS
+        check_finite_data(data_loglik or loglik, args[skip:])
+    return flag_unbounded(recertify_steep(result), obj, x, args)

@@ -89,10 +89,7 @@ class Objective:
     ):
         # Held weakly when possible: the cache maps fun -> Objective, and a
         # strong reference here would keep every user function alive forever.
-        try:
-            self._fun_ref = weakref.WeakMethod(fun) if inspect.ismethod(fun) else weakref.ref(fun)
-        except TypeError:
-            self._fun_ref = lambda: fun
+        self._fun_ref = weak_callable(fun)
         self.spec = spec
         self.negate = negate
         self.per_observation = per_observation
@@ -413,7 +410,20 @@ _STRONG_CACHE_SIZE = 64
 _WARNED_STALE = "stale data warned"  # a flag kept beside the (tuple) keys of a function's cache
 
 
-def _per_function_cache(fun: Callable) -> dict:
+def weak_callable(fun: Callable) -> Callable[[], Callable | None]:
+    """A weak reference to ``fun`` (``WeakMethod`` for bound methods), or a strong
+    one when ``fun`` cannot be weakly referenced (then only the bounded LRU of
+    :func:`function_cache` keeps it)."""
+    try:
+        return weakref.WeakMethod(fun) if inspect.ismethod(fun) else weakref.ref(fun)
+    except TypeError:
+        return lambda: fun
+
+
+def function_cache(fun: Callable) -> dict:
+    """The cache dict of ``fun`` (compiled objectives and anything else keyed on
+    the user's function), released with the function. Values must not hold
+    ``fun`` strongly (use :func:`weak_callable`), or it is never released."""
     if inspect.ismethod(fun):
         # A bound method is a new object at every attribute access: key on
         # the instance and the underlying function instead.
@@ -452,7 +462,7 @@ def objective_for(
             f"`{fname}` must be a callable {fname}(params, *args) returning a scalar; "
             f"got {type(fun).__name__}."
         )
-    cache = _per_function_cache(fun)
+    cache = function_cache(fun)
     key = (spec, negate, per_observation, sum_of_squares)
     captured = captured_values(fun)
     prints = {label: fingerprint(value) for label, (value, _) in captured.items()}

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import default_gtol, float64_entry_point
+from .constraints import natural_intervals
 from .covariance import wald_intervals
 from .objective import Objective
 from .optimize.base import Functions, Status, iterate
@@ -189,7 +190,10 @@ def profile_intervals(result, level: float = 0.95) -> ProfileResult:
         raise ValueError("profile intervals work on one fit; index the batched result first.")
     if not 0.0 < float(level) < 1.0:
         raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
-    d = result.diagnostics
+    # bounds/fixed: the profile over the free coordinates (the maps are monotone,
+    # so its interval maps to the natural one; z = +-inf is the bound itself).
+    base = result if getattr(result, "free_fit", None) is None else result.free_fit
+    d = base.diagnostics
     # A certified strict maximum is required; Wald intervals that are not usable
     # (a parameter running off to a bound, a skewed likelihood) are what profile
     # intervals are for, so wald_adequate / at_boundary are not.
@@ -205,22 +209,23 @@ def profile_intervals(result, level: float = 0.95) -> ProfileResult:
         )
     with jax.enable_x64(True):  # the Wald intervals, for comparison only (no usability warning)
         wald = np.asarray(wald_intervals(result.estimate, result.se_vector, float(level)))
-    obj = result.objective
+    obj = base.objective
     n = obj.spec.size
     names = result.names
     solve = obj.program(("profile",), lambda: _endpoint_solver(obj))
     q = 0.5 * stats.chi2.ppf(level, 1)
-    x_hat = jnp.asarray(result.estimate)
-    se = result.se_vector
-    half = np.sqrt(2.0 * q) * se
+    half = np.sqrt(2.0 * q) * base.se_vector
     index = np.repeat(np.arange(n), 2)
     side = np.tile(np.array([-1.0, 1.0]), n)
     values, converged = solve(
-        x_hat, jnp.asarray(-float(result.loglik)), result.data,
+        jnp.asarray(base.estimate), jnp.asarray(-float(base.loglik)), base.data,
         jnp.asarray(index), jnp.asarray(side), jnp.asarray(np.repeat(half, 2)), jnp.asarray(q),
     )
     intervals = np.asarray(values).reshape(n, 2)
     converged = np.asarray(converged).reshape(n, 2)
+    if base is not result:
+        intervals, converged = natural_intervals(result.constraints, base.estimate, intervals, converged)
+        half = np.sqrt(2.0 * q) * result.se_vector
     gap = np.abs(intervals - wald)
     disagrees = np.any(~np.isfinite(intervals) | (gap > _DISAGREEMENT * half[:, None]), axis=1)
     failed = [nm for nm, ok in zip(names, converged.all(axis=1)) if not ok]

@@ -21,6 +21,7 @@ __all__ = [
     "render_fit_html",
     "render_bootstrap_text",
     "render_coverage_text",
+    "render_test_result",
     "render_diagnostics_html",
     "render_comparison_html",
     "render_text_html",
@@ -60,6 +61,10 @@ def verdict(d) -> str:
     if bool(d.grows_without_bound):
         return ("NOT VALID: the log-likelihood grows without bound - fit maximizes: did you pass "
                 "a negative log-likelihood?")
+    hits = [name for name, _ in d.bound_hits()]
+    if hits:
+        return (f"NOT VALID: {', '.join(hits)} {'is' if len(hits) == 1 else 'are'} on a bound - "
+                "SE undefined there; report the one-sided profile interval.")
     if bool(d.is_saddle):
         return "NOT VALID: a saddle point (negative curvature) - not a maximum."
     if not bool(d.hessian_is_pd):
@@ -126,15 +131,21 @@ def _rows(result, level: float):
 
     est = result.estimate
     se = result.se_vector
-    z = est / se
+    with np.errstate(invalid="ignore", divide="ignore"):  # fixed parameters: SE 0
+        z = est / se
     p = 2 * stats.norm.sf(np.abs(z))
     # The table shows the Wald interval of every row; unusable rows are marked, not warned about.
     with jax.enable_x64(True):  # float64 like conf_int
         ci = np.asarray(wald_intervals(est, se, level))
     d = result.diagnostics
     unusable = {name for name, _, _ in d.wald_failures()} if bool(d.hessian_is_pd) else set()
+    unusable |= {name for name, _ in d.bound_hits()}
+    fixed = set(getattr(result, "fixed", ()))
     for i, name in enumerate(result.names):
         dec = _decimals(se[i])
+        if name in fixed:
+            yield (name, f"{est[i]:.6g}", "fixed", "", "", "", "")
+            continue
         yield (
             f"{name} !" if name in unusable else name,
             _fmt(est[i], dec),
@@ -265,6 +276,14 @@ def render_bootstrap_text(boot) -> str:
         f"1 +- {2 * mc:.3f} agree at about 2 SD. A larger gap under a well-specified model "
         "means too few refits; under misspecification compare with fit.robust_cov().",
     ])
+
+
+def render_test_result(result) -> str:
+    """One line for a :class:`~hessjax.TestResult`: ``Wald test: chi2(2) = 5.9915, p-value = 0.05``."""
+    name = f"{result.test[:1].upper()}{result.test[1:]} test" if result.test else "Test"
+    p = result.pvalue
+    shown = f"{p:.4g}" if p >= 1e-4 or p == 0 else f"{p:.3e}"
+    return f"{name}: chi2({result.df}) = {result.statistic:.5g}, p-value = {shown}"
 
 
 def render_coverage_text(study) -> str:
@@ -455,9 +474,18 @@ def render_least_squares(result) -> str:
     flat = lambda tree: np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(tree)])  # noqa: E731
     se, se_mle = flat(result.se), flat(result.se_mle)
     width = max(len(n) for n in result.names)
+    if result.weighted:
+        kind = "absolute" if result.absolute_sigma else "relative"
+        head = (
+            f"Weighted nonlinear least squares ({kind} sigma): chi2 = {float(result.rss):.10g}, "
+            f"chi2/dof = {float(result.s2):.6g}, nobs = {result.nobs}, dof = {result.dof}"
+        )
+    else:
+        head = f"Nonlinear least squares: rss = {float(result.rss):.10g}, nobs = {result.nobs}, dof = {result.dof}"
+    gauss_newton = "se (J^TJ, abs.)" if result.absolute_sigma else "se (J^TJ, NIST)"
     lines = [
-        f"Nonlinear least squares: rss = {float(result.rss):.10g}, nobs = {result.nobs}, dof = {result.dof}",
-        f"{'parameter':<{width}}  {'estimate':>16}  {'se (J^TJ, NIST)':>16}  {'se (exact MLE)':>16}",
+        head,
+        f"{'parameter':<{width}}  {'estimate':>16}  {gauss_newton:>16}  {'se (exact MLE)':>16}",
     ]
     for name, e, a, b in zip(result.names, result.estimate, se, se_mle):
         lines.append(f"{name:<{width}}  {e:16.10g}  {a:16.6g}  {b:16.6g}")
