@@ -24,6 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._precision import as_data_arrays, as_float64_data, float64_entry_point, warn_promoted
+from .bounded import CONSTRAINT_ARGS, constrain, natural_result
 from .fit import attach, prepare_fit, recertify_steep_batch
 from .diagnostics import warn_batch
 from .results import FitResult
@@ -285,9 +286,21 @@ def run_batch(
     max_bytes: int | None = None,
     devices: Sequence | None = None,
     options: dict | None = None,
+    bounds: dict | None = None,
+    fixed: Any = None,
+    names: tuple | None = None,
 ) -> FitResult:
     """The eager shell of :func:`fit_batch` without warnings (float64 scope required)."""
     axes = _normalize_axes(in_axes, len(data))
+    problem = constrain(loglik, init, bounds, fixed)
+    if problem is not None:  # fit free coordinates; bounds and fixed values are shared data
+        c = problem.constraints
+        inner = run_batch(
+            problem.loglik, problem.z0, (*c.data, *data), in_axes=(None,) * CONSTRAINT_ARGS + axes,
+            chunk_size=chunk_size, progress=progress, method=method, covariance=covariance,
+            max_bytes=max_bytes, devices=devices, options=options, names=c.free_names,
+        )
+        return natural_result(inner, c, loglik)
     data, _ = as_data_arrays(tuple(data))  # DataFrames, lists of numbers -> arrays, first
     moved, sizes, sizes_by_arg = [], set(), {}
     for position, (arg, axis) in enumerate(zip(data, axes)):
@@ -313,7 +326,9 @@ def run_batch(
     args, promoted = as_float64_data(tuple(moved))
     warn_promoted(["data arguments"] if promoted else [])
     first = tuple(_take(arg, b, np.int64(0)) for arg, b in zip(args, batched))
-    run, x0, _, option_data, obj = prepare_fit(loglik, init, first, method, covariance, options or {})
+    run, x0, _, option_data, obj = prepare_fit(
+        loglik, init, first, method, covariance, options or {}, names
+    )
 
     per_fit_elements = sum(
         int(np.size(leaf)) for arg in first for leaf in jax.tree_util.tree_leaves(arg)
@@ -343,6 +358,8 @@ def fit_batch(
     covariance: str = "cholesky",
     max_bytes: int | None = None,
     devices: Sequence | None = None,
+    bounds: dict | None = None,
+    fixed: Any = None,
     **options: Any,
 ) -> FitResult:
     """Fit many datasets of the same shape at once: one compiled, vmapped program.
@@ -370,8 +387,8 @@ def fit_batch(
     progress : bool
         Show a progress bar (tqdm if installed, else a line on stderr) when
         there is more than one chunk.
-    method, covariance, **options
-        As for :func:`hessjax.fit`.
+    method, covariance, bounds, fixed, **options
+        As for :func:`hessjax.fit` (the same bounds and fixed values for every fit).
     max_bytes : int, optional
         Memory budget of one chunk, for the default ``chunk_size``.
     devices : sequence of jax devices, optional
@@ -434,7 +451,7 @@ def fit_batch(
     result = run_batch(
         loglik, init, batched_data, in_axes=in_axes, chunk_size=chunk_size, progress=progress,
         method=method, covariance=covariance, max_bytes=max_bytes, devices=devices,
-        options=options,
+        options=options, bounds=bounds, fixed=fixed,
     )
     warn_batch(result)
     return result

@@ -22,6 +22,7 @@ import numpy as np
 
 from ._precision import float64_entry_point
 from .batch import as_key, run_batch, simulate_batch
+from .constraints import interior_start
 from .report import render_bootstrap_text, render_text_html
 from .results import FitResult
 from .warnings import ConvergenceWarning, warn
@@ -38,17 +39,20 @@ def _weighted_loglik(fit: FitResult) -> Callable:
     """``(params, weights, *data) -> weights * loglik(params, *data)``, one per objective.
 
     Cached so that every bootstrap of the same model reuses one compilation;
-    the objective is held weakly.
+    the objective is held weakly. A fit with bounds or fixed parameters has
+    its objective over free coordinates; the user's function is weighted then
+    (the refits apply the same bounds).
     """
-    obj = fit.objective
-    weighted = _WEIGHTED.get(obj)
+    owner = fit.objective if fit.free_fit is None else fit.free_fit.objective
+    weighted = _WEIGHTED.get(owner)
     if weighted is None:
-        ref = weakref.ref(obj)
+        ref = weakref.ref(owner)
+        user = (lambda o: o.fun) if fit.free_fit is None else (lambda o: o.fun.__wrapped__)
 
         def weighted(params, weights, *data):
-            return weights * ref().fun(params, *data)
+            return weights * user(ref())(params, *data)
 
-        _WEIGHTED[obj] = weighted
+        _WEIGHTED[owner] = weighted
     return weighted
 
 
@@ -117,7 +121,7 @@ class BootstrapResult:
 
 
 def _validate(fit, n_boot, kind, simulate, level):
-    if not isinstance(fit, FitResult) or fit.objective is None:
+    if not isinstance(fit, FitResult) or (fit.objective is None and fit.free_fit is None):
         raise TypeError("`fit` must be the FitResult of hessjax.fit (one fit, not a batch).")
     if np.ndim(fit.loglik) != 0:
         raise ValueError("`fit` is a batch; bootstrap one fit at a time (index it: fits[i]).")
@@ -230,9 +234,11 @@ def bootstrap(
         loglik = fit.function or fit.objective.fun
         data = simulate_batch(simulate, keys, fit.params)
         in_axes = 0
+    c = fit.constraints
     refits = run_batch(
-        loglik, fit.params, data, in_axes=in_axes, chunk_size=chunk_size, progress=progress,
-        method=method, options=options,
+        loglik, fit.params if c is None else c.spec.unravel_host(interior_start(c, fit.free_fit.params)),
+        data, in_axes=in_axes, chunk_size=chunk_size, progress=progress, method=method,
+        options=options, bounds=None if c is None else c.bounds, fixed=None if c is None else c.fixed,
     )
     replicates = np.concatenate(
         [np.reshape(leaf, (int(n_boot), -1)) for leaf in jax.tree_util.tree_leaves(refits.params)],

@@ -157,6 +157,9 @@ def _demo(args: argparse.Namespace) -> int:
 def load_model(path: str) -> tuple[Any, Any, tuple]:
     """``(loglik, init, data)`` from a Python file defining them at module level.
 
+    The file may also define ``bounds`` and ``fixed`` (as for
+    :func:`hessjax.fit`); :func:`read_model` returns them too.
+
     Examples
     --------
     >>> import tempfile, os
@@ -168,6 +171,18 @@ def load_model(path: str) -> tuple[Any, Any, tuple]:
     ...     loglik, init, data = load_model(path)
     >>> init, len(data)
     (0.0, 1)
+    """
+    return read_model(path)[:3]
+
+
+def read_model(path: str) -> tuple[Any, Any, tuple, dict]:
+    """``(loglik, init, data, options)``: :func:`load_model` plus the optional
+    ``bounds`` and ``fixed`` of the model file, as keyword arguments of ``fit``.
+
+    Raises
+    ------
+    ModelError
+        If the file is missing, fails to run, or lacks or mistypes a name.
     """
     import runpy
 
@@ -191,7 +206,8 @@ def load_model(path: str) -> tuple[Any, Any, tuple]:
             f"`data` in {path} is {type(data).__name__}; make it a tuple of arrays, e.g. data = (X, y) "
             "(a single array: data = (y,))."
         )
-    return loglik, init, data
+    options = {name: namespace[name] for name in ("bounds", "fixed") if namespace.get(name) is not None}
+    return loglik, init, data, options
 
 
 def _load_array(path: str, what: str):
@@ -267,7 +283,7 @@ def _run_check(args: argparse.Namespace):
     from .compare import check_hessian, compare_hessians
     from .fit import fit
 
-    loglik, init, data = load_model(args.model)
+    loglik, init, data, constraints = read_model(args.model)
 
     def negloglik(p, *d):
         return -jnp.sum(loglik(p, *d))
@@ -278,10 +294,10 @@ def _run_check(args: argparse.Namespace):
         if args.at:
             at = _params_at(init, _load_array(args.at, "--at"), args.at)
             _log("certifying the given parameters (no optimization) ...")
-            result = fit(loglik, at, *data, max_steps=0)
+            result = fit(loglik, at, *data, max_steps=0, **constraints)
         else:
             _log("fitting with trust-region Newton on the exact Hessian ...")
-            result = fit(loglik, init, *data)
+            result = fit(loglik, init, *data, **constraints)
         _log(f"  done in {time.perf_counter() - start:.1f} s")
         n = len(result.names)
         start = time.perf_counter()
@@ -393,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         "check",
         help="fit or certify MODEL.py and check Hessians against the exact one",
         description=(
-            "MODEL.py defines loglik(params, *data), init and data (a tuple). Exit status: 0 valid, "
+            "MODEL.py defines loglik(params, *data), init and data (a tuple), optionally bounds and "
+            "fixed (as for hessjax.fit). Exit status: 0 valid, "
             "1 not valid (certificate fails or the given matrix disagrees), 2 no verdict (bad input, "
             "an exception raised by the model file or its loglik, sys.exit in the model file)."
         ),

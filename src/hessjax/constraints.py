@@ -40,6 +40,7 @@ __all__ = [
     "at_bound",
     "bound_distance",
     "embed",
+    "interior_start",
     "natural_covariance",
     "natural_intervals",
 ]
@@ -234,6 +235,19 @@ def natural_covariance(constraints: Constraints, z: np.ndarray, cov_z: np.ndarra
     if hits is not None:
         cov = np.where(hits[..., :, None] | hits[..., None, :], np.nan, cov)
     return embed(cov, constraints.free, constraints.spec.size, 0.0, matrix=True)
+
+
+def interior_start(constraints: Constraints, z: np.ndarray) -> np.ndarray:
+    """A natural starting point strictly inside the bounds near the estimate ``z``
+    (for refits: bootstrap, coverage): bounded free coordinates are pulled in to
+    |z| <= 25 (within e^-25 of the bound's scale), and any that still round onto
+    a bound start from ``init``."""
+    kinds = np.asarray(constraints.kinds)[constraints.free]
+    z = np.where(kinds == FREE, z, np.clip(z, -25.0, 25.0))
+    x = constraints.natural(z)
+    inside = (constraints.lower < x) | ~np.isin(constraints.kinds, (LOWER, BOTH))
+    inside &= (x < constraints.upper) | ~np.isin(constraints.kinds, (UPPER, BOTH))
+    return np.where(inside, x, constraints.values)
 
 
 def natural_intervals(constraints: Constraints, z_hat: np.ndarray, intervals: np.ndarray,

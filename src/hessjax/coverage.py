@@ -152,6 +152,8 @@ def coverage_study(
     init: Any = None,
     chunk_size: int | None = None,
     progress: bool = False,
+    bounds: dict | None = None,
+    fixed: Any = None,
     **options: Any,
 ) -> CoverageStudy:
     """Simulate, fit all datasets at once, and measure the coverage of each kind of SE.
@@ -179,6 +181,10 @@ def coverage_study(
         depends on its path, so the start matters for ``"bfgs"``.
     chunk_size, progress, **options
         As for :func:`hessjax.fit_batch` (``options`` go to both optimizers).
+    bounds, fixed
+        As for :func:`hessjax.fit`; then only ``methods=("hessian",)`` is
+        measured (natural-scale SEs by the exact delta method). A replicate
+        whose estimate is on a bound is not valid and does not count.
 
     Returns
     -------
@@ -189,7 +195,8 @@ def coverage_study(
     ------
     ValueError
         If ``n_rep`` is not an int >= 2; ``level`` is not in (0, 1);
-        ``methods`` is empty or names an unknown method; ``true_params`` has
+        ``methods`` is empty or names an unknown method (or one other than
+        ``"hessian"`` with ``bounds``/``fixed``); ``true_params`` has
         no elements; ``key`` is None; ``simulate(key, params)`` fails while
         tracing; or for any reason :func:`hessjax.fit_batch` gives (an
         option value, ``chunk_size``, ``init``, ``loglik``'s output or
@@ -240,8 +247,13 @@ def coverage_study(
     truth = _flat(jax.tree_util.tree_map(lambda leaf: np.asarray(leaf)[None], true_params), 1)[0]
     z = float(normal_quantile(float(level)))
 
+    if (bounds or fixed) and set(methods) - {"hessian"}:
+        raise ValueError(
+            f"with bounds or fixed parameters coverage_study measures methods=('hessian',) only "
+            f"(natural-scale SEs by the delta method); drop {sorted(set(methods) - {'hessian'})}."
+        )
     common = dict(chunk_size=chunk_size, progress=progress, options=options)
-    fits: FitResult = run_batch(loglik, init, data, **common)
+    fits: FitResult = run_batch(loglik, init, data, bounds=bounds, fixed=fixed, **common)
     notes = []
     if "robust" in methods and fits.nobs is None:
         methods = tuple(m for m in methods if m != "robust")
