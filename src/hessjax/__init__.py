@@ -50,8 +50,16 @@ from .least_squares import least_squares as least_squares
 from .plots import plot_bfgs_trace as plot_bfgs_trace
 from .plots import plot_comparison as plot_comparison
 from .plots import plot_step_sweep as plot_step_sweep
+from .plots import plot_contour as plot_contour
+from .plots import plot_profile as plot_profile
+from .plots import plot_profiles as plot_profiles
 from .profile import ProfileResult as ProfileResult
 from .profile import profile_intervals as profile_intervals
+from .profile import ProfileCurve as ProfileCurve
+from .profile import profile_contour as profile_contour
+from .profile import profile_curve as profile_curve
+from .hypothesis_tests import TestResult as TestResult
+from .hypothesis_tests import lr_test as lr_test
 from .optimize import MinimizeResult as MinimizeResult
 from .optimize import Status as Status
 from .optimize import minimize as minimize
@@ -93,13 +101,21 @@ __all__ = [
     "DEFAULT_BATCH_MAX_BYTES",
     "Diagnostics",
     "profile_intervals",
+    "ProfileCurve",
+    "profile_contour",
+    "profile_curve",
     "ProfileResult",
+    "lr_test",
+    "TestResult",
     "least_squares",
     "LeastSquaresResult",
     "compare_hessians",
     "plot_step_sweep",
     "plot_comparison",
     "plot_bfgs_trace",
+    "plot_profile",
+    "plot_profiles",
+    "plot_contour",
     "bfgs_trace",
     "BFGSTrace",
     "check_hessian",

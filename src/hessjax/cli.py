@@ -250,10 +250,14 @@ def _check(args: argparse.Namespace) -> int:
     from .compare import CandidateReport
     from .report import render_candidate
 
+    if args.plot is not None:
+        _check_plot_path(args.plot)  # before the fit runs, not after
     try:
         # The model file's own prints (at import, inside loglik) must not corrupt stdout.
         with contextlib.redirect_stdout(sys.stderr):
             result, cmp, messages = _run_check(args)
+            if args.plot is not None:
+                _plot_check(args.plot, result, cmp)
         valid = bool(result.diagnostics.is_valid) and (cmp.ok if (args.hessian or args.inverse) else True)
         if args.json:
             text = _dumps(_json_report(result, cmp, valid, messages), indent=2)
@@ -273,6 +277,37 @@ def _check(args: argparse.Namespace) -> int:
         raise ModelError(f"{args.model}: {_describe(err, args.model)}") from err
     print(text)
     return EXIT_VALID if valid else EXIT_NOT_VALID
+
+
+def _plot_check(path: str, result, cmp) -> None:
+    """``check --plot``: the profiles of the flagged parameters (Wald intervals that
+    cannot be used, estimates on a bound) when the fit is a certified maximum,
+    else the Hessian comparison figure."""
+    import warnings
+
+    from .compare import HessianComparison
+    from .plots import plot_comparison, plot_profiles
+
+    d = result.diagnostics
+    flagged = [name for name, _ in d.bound_hits()]
+    if bool(d.hessian_is_pd):
+        flagged += [name for name, _, _ in d.wald_failures() if name not in flagged]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the report above states every flag
+            if flagged and bool(d.converged) and not bool(d.is_saddle):
+                plot_profiles(result, flagged[:4], path=path)
+                _log(f"wrote {path}: profiles of {', '.join(flagged[:4])}")
+                return
+            if isinstance(cmp, HessianComparison):
+                plot_comparison(cmp, path=path)
+                _log(f"wrote {path}: the Hessian comparison")
+                return
+            free = [name for name in result.names if name not in result.fixed]
+            plot_profiles(result, free[:4], path=path)
+            _log(f"wrote {path}: profiles of {', '.join(free[:4])}")
+    except OSError as err:
+        raise ModelError(f"--plot {path}: could not write the figure: {err}") from err
 
 
 def _run_check(args: argparse.Namespace):
@@ -424,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         "--json", action="store_true",
         help="machine-readable output on stdout (strict JSON: non-finite numbers are null; errors are "
         '{"error": ..., "exit_status": 2})',
+    )
+    check.add_argument(
+        "--plot", metavar="FILE.png",
+        help="draw the profiles of the flagged parameters (else the Hessian comparison) to this file "
+        "(needs matplotlib; its directory must exist)",
     )
     check.add_argument("--debug", action="store_true", help="show tracebacks")
     check.add_argument("--no-cache", action="store_true", help=_NO_CACHE_HELP)

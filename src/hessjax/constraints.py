@@ -164,6 +164,18 @@ class Constraints:
             z[pos] = _inverse(kind, x[idx], self.lower[idx], self.upper[idx])
         return z
 
+    def bounds_at(self, i: int) -> tuple[float, float]:
+        """``(lower, upper)`` of natural element ``i``, +-inf for an open side."""
+        kind = self.kinds[i]
+        return (self.lower[i] if kind in (LOWER, BOTH) else -np.inf,
+                self.upper[i] if kind in (UPPER, BOTH) else np.inf)
+
+    def free_coordinate(self, i: int, values: np.ndarray) -> np.ndarray:
+        """Free coordinate of natural element ``i`` at ``values`` (+-inf on a bound)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(_inverse(self.kinds[i], np.asarray(values, dtype=np.float64),
+                                       self.lower[i], self.upper[i]), dtype=np.float64)
+
     def jacobian(self, z: np.ndarray) -> np.ndarray:
         """dx/dz for each free coordinate, ``(..., m)``, computed from z (exact near a bound)."""
         z = np.asarray(z, dtype=np.float64)

@@ -21,11 +21,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import float64_entry_point
+from .constraints import natural_covariance
 from .covariance import delta_covariance, sandwich_covariance, standard_errors, wald_intervals
 from .diagnostics import Diagnostics
+from .hypothesis_tests import (
+    TestResult,
+    akaike_criterion,
+    bayesian_criterion,
+    wald_restrictions,
+    wald_statistic,
+)
 from .objective import Objective
 from .optimize.base import MinimizeResult
-from .profile import profile_intervals
+from .profile import ProfileCurve, profile_contour, profile_curve, profile_intervals
 from .report import (
     render_fit_html,
     render_fit_text,
@@ -119,6 +127,11 @@ class FitResult:
         Names of the parameters held at their ``init`` values (``fit(...,
         fixed=...)``): SE 0, zero rows and columns in ``cov``, not counted in
         :attr:`n_free`.
+    free_fit : FitResult or None
+        With ``bounds`` or ``fixed``: the fit over the free, unconstrained
+        coordinates, where the optimizer, the exact Hessian and the
+        certificate ran (see :mod:`hessjax.constraints`). ``params``, ``se``,
+        ``cov`` and ``hessian`` above are on the natural scale.
     """
 
     params: Any
@@ -136,6 +149,10 @@ class FitResult:
     nobs: int | None = dataclasses.field(default=None, metadata=dict(static=True))
     covariance_method: str = dataclasses.field(default="cholesky", metadata=dict(static=True))
     fixed: tuple = dataclasses.field(default=(), metadata=dict(static=True))
+    # fit(..., bounds=..., fixed=...): the map to free coordinates, and the fit
+    # over them (optimizer, exact Hessian and certificate ran there).
+    constraints: Any = dataclasses.field(default=None, metadata=dict(static=True), compare=False)
+    free_fit: "FitResult | None" = None
     objective: Objective | None = dataclasses.field(
         default=None, metadata=dict(static=True), compare=False
     )
@@ -157,6 +174,60 @@ class FitResult:
         """Number of estimated parameters (``fixed`` ones excluded): the k of AIC,
         BIC and likelihood-ratio degrees of freedom."""
         return len(self.names) - len(self.fixed)
+
+    @property
+    def aic(self) -> np.ndarray:
+        """Akaike information criterion -2 loglik + 2 k, k = :attr:`n_free`.
+
+        statsmodels' definition (``LikelihoodModelResults.aic``); fixed
+        parameters are not counted. Smaller is better; only differences
+        between models fitted to the same data mean anything.
+
+        Returns
+        -------
+        numpy.float64 or numpy.ndarray
+            A scalar for one fit, shape ``(batch,)`` for a batched result.
+
+        Examples
+        --------
+        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+        >>> def loglik(p, y):
+        ...     return -0.5 * (y - p["mu"]) ** 2 - 0.5 * jnp.log(2 * jnp.pi)
+        >>> y = np.array([0.5, 1.5, 1.0, 2.0, 0.0])
+        >>> res = hj.fit(loglik, {"mu": 0.0}, y)
+        >>> bool(np.isclose(res.aic, -2 * float(res.loglik) + 2 * 1, rtol=1e-15))
+        True
+        """
+        return akaike_criterion(self.loglik, self.n_free)
+
+    @property
+    def bic(self) -> np.ndarray:
+        """Bayesian (Schwarz) information criterion -2 loglik + k log(nobs), k = :attr:`n_free`.
+
+        statsmodels' definition (``LikelihoodModelResults.bic``); needs
+        :attr:`nobs`, so ``loglik`` must return per-observation values.
+
+        Returns
+        -------
+        numpy.float64 or numpy.ndarray
+            A scalar for one fit, shape ``(batch,)`` for a batched result.
+
+        Raises
+        ------
+        ValueError
+            If ``nobs`` is None: ``loglik`` returned a scalar instead of
+            per-observation values.
+
+        Examples
+        --------
+        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+        >>> def loglik(p, y):  # per-observation values: nobs = 5
+        ...     return -0.5 * (y - p["mu"]) ** 2 - 0.5 * jnp.log(2 * jnp.pi)
+        >>> res = hj.fit(loglik, {"mu": 0.0}, np.array([0.5, 1.5, 1.0, 2.0, 0.0]))
+        >>> bool(np.isclose(res.bic, -2 * float(res.loglik) + np.log(5), rtol=1e-15))
+        True
+        """
+        return bayesian_criterion(self.loglik, self.n_free, self.nobs)
 
     @property
     def se_vector(self) -> np.ndarray:
@@ -218,6 +289,49 @@ class FitResult:
             return profile_intervals(self, level=float(level)).intervals
         raise ValueError(f"unknown method={method!r}; use 'wald' or 'profile'.")
 
+    def profile(self, name: str, n_points: int = 21, bound=None) -> ProfileCurve:
+        """The profile log-likelihood curve of one parameter (see :func:`hessjax.profile_curve`).
+
+        Returns
+        -------
+        ProfileCurve
+            ``values``, ``loglik``, ``drop`` (loglik at the MLE minus the
+            profile), ``params`` (the other parameters' constrained optima).
+
+        Raises
+        ------
+        ValueError
+            See :func:`hessjax.profile_curve`.
+
+        Examples
+        --------
+        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+        >>> res = hj.fit(lambda p, y: -0.5 * (y - p) ** 2, 0.0, np.array([0.0, 2.0]))
+        >>> np.round(res.profile("x", n_points=3, bound=(0.0, 2.0)).drop, 6)
+        array([1., 0., 1.])
+        """
+        return profile_curve(self, name, n_points=n_points, bound=bound)
+
+    def contour(self, name1: str, name2: str, level: float = 0.95, n_points: int = 40) -> np.ndarray:
+        """``(n_points, 2)`` points on the boundary of the 2-D profile-likelihood region
+        (iminuit's ``mncontour``; see :func:`hessjax.profile_contour`).
+
+        Raises
+        ------
+        ValueError
+            See :func:`hessjax.profile_contour`.
+
+        Examples
+        --------
+        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+        >>> def loglik(p, y):
+        ...     return -0.5 * ((y[:, 0] - p["a"]) ** 2 + (y[:, 1] - p["b"]) ** 2)
+        >>> res = hj.fit(loglik, {"a": 0.0, "b": 0.0}, np.array([[0.0, 1.0], [2.0, 3.0]]))
+        >>> res.contour("a", "b", n_points=6).shape
+        (6, 2)
+        """
+        return profile_contour(self, name1, name2, level=level, n_points=n_points)
+
     @float64_entry_point
     def robust_cov(self) -> np.ndarray:
         """Sandwich covariance H^-1 (sum_i s_i s_i') H^-1 (statsmodels ``HC0``).
@@ -253,6 +367,9 @@ class FitResult:
                 "the 1-D array of each observation's contribution (fit sums it), e.g. "
                 "`return logpdf(y, mu, sigma)` instead of `jnp.sum(...)`."
             )
+        if self.free_fit is not None:  # bounds/fixed: the sandwich over free coordinates, mapped
+            hits = np.asarray(self.diagnostics.at_bound)
+            return natural_covariance(self.constraints, self.free_fit.params, self.free_fit.robust_cov(), hits)
         obj = self.objective
         scores = obj.scores_jit(jnp.asarray(self.estimate), self.data)
         return np.asarray(sandwich_covariance(jnp.asarray(self.cov), scores))
@@ -298,7 +415,8 @@ class FitResult:
         self._require_unbatched("delta")
         if not callable(g):
             raise TypeError("`g` must be a callable g(params) returning a pytree of arrays.")
-        unravel = self.objective.spec.unravel
+        spec = self.objective.spec if self.constraints is None else self.constraints.spec
+        unravel = spec.unravel
         x = jnp.asarray(self.estimate)
 
         def flat_g(z):
@@ -307,11 +425,77 @@ class FitResult:
 
         value_tree = g(unravel(x))
         jac = jax.jacfwd(flat_g)(x)
-        self._warn_if_unusable("delta()", np.any(np.asarray(jac) != 0, axis=0))
-        cov = delta_covariance(jac, jnp.asarray(self.cov))
+        involved = np.any(np.asarray(jac) != 0, axis=0)
+        self._warn_if_unusable("delta()", involved)
+        # Rows of parameters g does not depend on do not enter (a NaN there, from an
+        # estimate on a bound, would otherwise spread through 0 * NaN).
+        cov = delta_covariance(jac, jnp.where(np.outer(involved, involved), jnp.asarray(self.cov), 0.0))
         _, unravel_out = jax.flatten_util.ravel_pytree(value_tree)
         se = unravel_out(standard_errors(cov))
         return DeltaResult(value=value_tree, se=se, cov=cov, jacobian=jac)
+
+    def wald_test(self, R: Any, q: Any = None) -> TestResult:
+        """Wald test of the linear hypothesis H0: R theta = q (Wald 1943).
+
+        W = (R theta - q)' (R V R')^-1 (R theta - q), chi-square with k
+        degrees of freedom (the rows of ``R``), V = :attr:`cov`; the same as
+        statsmodels' ``res.wald_test(R, q, use_f=False, scalar=True)``. R V R'
+        is solved through a Cholesky factor of its unit-diagonal scaling,
+        never inverted explicitly. The likelihood-ratio test
+        (:func:`hessjax.lr_test`) is the better choice where the two disagree:
+        the Wald statistic rests on the quadratic approximation at the
+        estimate and changes under reparametrization.
+
+        Parameters
+        ----------
+        R : array_like or str or list of str
+            ``(k, n)`` matrix over the flattened parameters in :attr:`names`
+            order; a length-n vector for one restriction; a parameter name
+            (``"x1"``, ``"beta[2]"``; a leaf name such as ``"beta"`` stands
+            for all its elements) for H0: that parameter = q; or a list of
+            names for the joint hypothesis that each equals its q.
+        q : float or array_like, optional
+            Right-hand side: None (zeros), a number (the same for every row)
+            or a length-k vector.
+
+        Returns
+        -------
+        TestResult
+            ``statistic``, ``df`` (= k) and ``pvalue``.
+
+        Raises
+        ------
+        ValueError
+            If the result is a batch (index it first); ``R`` or ``q`` has the
+            wrong shape, non-finite entries or an unknown parameter name;
+            ``R`` restricts a fixed parameter; the covariance is not available
+            (not positive definite: see ``diagnostics.problems()``); or R V R'
+            is singular (linearly dependent rows).
+
+        Warns
+        -----
+        IntervalWarning
+            When the fit's certificate says the standard errors of a
+            parameter in the hypothesis cannot be used (the statistic is
+            still computed, as for :meth:`conf_int`).
+
+        Examples
+        --------
+        >>> import numpy as np, jax.numpy as jnp, hessjax as hj
+        >>> def loglik(p, y):  # y ~ N(mu, 1): W = n (ybar - mu0)^2
+        ...     return -0.5 * (y - p["mu"]) ** 2
+        >>> y = np.array([0.5, 1.5, 1.0, 2.0, 0.0])
+        >>> res = hj.fit(loglik, {"mu": 0.0}, y)
+        >>> w = res.wald_test("mu", q=0.5)
+        >>> w.df, round(w.statistic, 12)  # 5 * (1.0 - 0.5)^2
+        (1, 1.25)
+        >>> print(w)
+        Wald test: chi2(1) = 1.25, p-value = 0.2636
+        """
+        self._require_unbatched("wald_test")
+        matrix, vector = wald_restrictions(self, R, q)
+        self._warn_if_unusable("wald_test()", np.any(matrix != 0, axis=0))
+        return wald_statistic(self.estimate, np.asarray(self.cov), matrix, vector)
 
     # -- batches ----------------------------------------------------------------------------
     @property
@@ -414,19 +598,26 @@ class LeastSquaresResult:
     params : pytree like ``init``
         Least-squares estimate.
     se, cov, corr
-        NIST convention: sqrt(diag(s^2 (J'J)^-1)), s^2 = rss / dof.
+        NIST convention: sqrt(diag(s^2 (J'J)^-1)), s^2 = rss / dof; with
+        ``absolute_sigma``, (J'J)^-1 (``curve_fit``'s ``pcov`` either way).
     se_mle, cov_mle
         Inverse exact observed information of the Gaussian likelihood
-        (sigma^2 = rss / nobs); see the module docstring for the difference.
+        (sigma^2 = rss / nobs; 1 with ``absolute_sigma``); see the module
+        docstring of :mod:`hessjax.least_squares` for the difference.
     rss, s2, dof
         Residual sum of squares, residual variance rss/dof, degrees of freedom.
+        With ``sigma``: the chi-square sum((r / sigma)^2) and the reduced
+        chi-square.
     residuals, jacobian
-        At the estimate; ``jacobian`` is exact, ``(nobs, n)``.
+        At the estimate; ``jacobian`` is exact, ``(nobs, n)``. With ``sigma``,
+        of the weighted residuals r / sigma (so ``rss`` = sum(residuals^2)).
     hessian
         Exact Hessian of rss / 2.
     converged, diagnostics, optimizer, names, nobs
         As for :class:`~hessjax.FitResult`; the certificate is computed on the
         Gaussian likelihood.
+    weighted, absolute_sigma
+        Whether ``sigma`` was given, and the ``absolute_sigma`` of the call.
     """
 
     params: Any
@@ -446,6 +637,8 @@ class LeastSquaresResult:
     names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
     nobs: int = dataclasses.field(default=0, metadata=dict(static=True))
     dof: int = dataclasses.field(default=0, metadata=dict(static=True))
+    weighted: bool = dataclasses.field(default=False, metadata=dict(static=True))
+    absolute_sigma: bool = dataclasses.field(default=False, metadata=dict(static=True))
 
     @property
     def estimate(self) -> np.ndarray:
@@ -453,7 +646,8 @@ class LeastSquaresResult:
         return np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.params)])
 
     def conf_int(self, level: float = 0.95) -> np.ndarray:
-        """``(n, 2)`` intervals estimate +- t_{dof} se (the curve_fit/NIST convention).
+        """``(n, 2)`` intervals estimate +- t_{dof} se (the curve_fit/NIST convention);
+        estimate +- z se with ``absolute_sigma`` (known errors: no variance estimated).
 
         Parameters
         ----------
@@ -475,7 +669,8 @@ class LeastSquaresResult:
         if not 0.0 < float(level) < 1.0:
             raise ValueError(f"`level` must be in (0, 1), got {level!r}.")
         se = np.concatenate([np.ravel(leaf) for leaf in jax.tree_util.tree_leaves(self.se)])
-        t = stats.t.ppf(0.5 + 0.5 * level, self.dof)
+        quantile = stats.norm if self.absolute_sigma else stats.t(self.dof)
+        t = quantile.ppf(0.5 + 0.5 * level)
         return np.stack([self.estimate - t * se, self.estimate + t * se], axis=-1)
 
     def summary(self) -> str:
