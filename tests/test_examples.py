@@ -33,6 +33,7 @@ EXPECTED = {
     "05_coverage_study.py": "closest to the nominal 0.95: 'robust'",
     "06_batched_gpu_fitting.py": "fits.batch_summary: 1000 fits",
     "07_check_your_own_hessian.py": "best fixed step",
+    "08_bounds_and_tests.py": "one-sided profile interval [0.926, 1]",
 }
 
 

@@ -171,7 +171,9 @@ def render_fit_text(result, level: float = 0.95) -> str:
     n = f", nobs = {result.nobs}" if result.nobs is not None else ""
     lines = [
         f"Maximum likelihood fit: loglik = {float(result.loglik):.6f}{n}, "
-        f"{len(result.names)} parameters",
+        f"{len(result.names)} parameters"
+        + (f" ({len(result.names) - len(result.fixed)} free, {len(result.fixed)} fixed)"
+           if getattr(result, "fixed", ()) else ""),
         fmt(head),
         "-" * len(fmt(head)),
         *[fmt(r) for r in rows],
