@@ -195,10 +195,12 @@ def iterate(
         return done | ~(finite_f & finite_g), status.astype(jnp.int32)
 
     done, status = check(state)
+    # Steps a solver spends evaluating its start (not counted, not limited).
+    setup = getattr(solver, "setup_steps", 0)
 
     def cond(carry):
         nit, _, done, _ = carry
-        return (~done) & (nit < max_steps)
+        return (~done) & (nit - setup < max_steps)
 
     def body(carry):
         nit, state, _, _ = carry
@@ -210,7 +212,7 @@ def iterate(
         cond, body, (jnp.asarray(0, jnp.int32), state, done, status)
     )
     status = jnp.where(done, status, Status.MAX_STEPS).astype(jnp.int32)
-    return state, nit, status
+    return state, jnp.maximum(nit - setup, 0), status
 
 
 def solver_program(

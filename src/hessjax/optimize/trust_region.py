@@ -238,6 +238,7 @@ def trust_region_update(
     finite: Callable,
     progress: Callable,
     allow=None,
+    force=None,
 ):
     """One trust-region decision, the same for every trust-region solver.
 
@@ -267,6 +268,9 @@ def trust_region_update(
         if it reduces it at all.
     allow : bool array, optional
         Extra condition for taking a step (``accept &= allow``).
+    force : bool array, optional
+        Take the trial whatever the ratio and its derivatives (a solver's
+        first evaluation of its starting point).
 
     Returns
     -------
@@ -287,6 +291,10 @@ def trust_region_update(
             ok = ok & (~at_noise | (progress(new) < before))
         return ok
 
+    if force is not None:
+        accept = accept | force
+        taken = admissible
+        admissible = lambda new: taken(new) | force  # noqa: E731
     chosen, success = accept_trial(accept, evaluate, current, admissible)
     keep = success | ~accept
     new_radius = jnp.where(keep, update.radius, SHRINK_FACTOR * step_norm)
