@@ -342,6 +342,13 @@ def build_constraints(spec: ParamSpec, x0: np.ndarray, bounds: Any, fixed: Any) 
             f"`bounds` must be a dict from parameter name to (lower, upper), got "
             f"{type(bounds).__name__}; e.g. bounds={{'sigma': (0.0, None), 'p': (0.0, 1.0)}}."
         )
+    if fixed is not None and not isinstance(fixed, str) and not (
+        isinstance(fixed, (tuple, list, set, frozenset)) and all(isinstance(f, str) for f in fixed)
+    ):
+        raise TypeError(
+            f"`fixed` must be a parameter name or a sequence of names, got {fixed!r}; "
+            "e.g. fixed='alpha' or fixed=('alpha', 'beta[2]')."
+        )
     fixed = (fixed,) if isinstance(fixed, str) else tuple(() if fixed is None else fixed)
     if not bounds and not fixed:
         return None
@@ -350,8 +357,16 @@ def build_constraints(spec: ParamSpec, x0: np.ndarray, bounds: Any, fixed: Any) 
     n = spec.size
     lower, upper = np.full(n, -np.inf), np.full(n, np.inf)
     normalized = {}
+    given_by: dict[int, str] = {}
     for name, pair in bounds.items():
         idx = _lookup(groups, name, "bounds")
+        twice = sorted({given_by[i] for i in idx if i in given_by})
+        if twice:
+            raise ValueError(
+                f"bounds[{name!r}] and bounds[{twice[0]!r}] both bound {names[idx[0]] if len(idx) == 1 else name}: "
+                "give each parameter's bounds once (a top-level key covers all its elements)."
+            )
+        given_by.update({i: name for i in idx})
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(
                 f"bounds[{name!r}] must be a pair (lower, upper) with None for an open side, "
@@ -370,6 +385,11 @@ def build_constraints(spec: ParamSpec, x0: np.ndarray, bounds: Any, fixed: Any) 
     kinds = []
     for i in range(n):
         has_lo, has_hi = np.isfinite(lower[i]), np.isfinite(upper[i])
+        if is_fixed[i] and not lower[i] <= x0[i] <= upper[i]:
+            raise ValueError(
+                f"{names[i]} is fixed at {x0[i]:.17g}, outside its bounds ({lower[i]:g}, {upper[i]:g}): "
+                "fix it at a value inside its bounds, or drop one of the two."
+            )
         if is_fixed[i]:
             kinds.append(FIXED)
             continue

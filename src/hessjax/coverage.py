@@ -239,6 +239,11 @@ def coverage_study(
         raise ValueError(
             f"unknown methods {unknown or methods!r}; choose from {', '.join(map(repr, SE_METHODS))}."
         )
+    if (bounds or fixed) and set(methods) - {"hessian"}:
+        raise ValueError(
+            f"with bounds or fixed parameters coverage_study measures methods=('hessian',) only "
+            f"(natural-scale SEs by the delta method); drop {sorted(set(methods) - {'hessian'})}."
+        )
     true_params, _ = as_float64_params(true_params, argname="true_params")
     init = true_params if init is None else init
     n_rep = int(n_rep)
@@ -247,11 +252,6 @@ def coverage_study(
     truth = _flat(jax.tree_util.tree_map(lambda leaf: np.asarray(leaf)[None], true_params), 1)[0]
     z = float(normal_quantile(float(level)))
 
-    if (bounds or fixed) and set(methods) - {"hessian"}:
-        raise ValueError(
-            f"with bounds or fixed parameters coverage_study measures methods=('hessian',) only "
-            f"(natural-scale SEs by the delta method); drop {sorted(set(methods) - {'hessian'})}."
-        )
     common = dict(chunk_size=chunk_size, progress=progress, options=options)
     fits: FitResult = run_batch(loglik, init, data, bounds=bounds, fixed=fixed, **common)
     notes = []

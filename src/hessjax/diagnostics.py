@@ -683,9 +683,14 @@ def warn_batch(result) -> None:
     s = result.batch_summary
     if s.valid == s.n_fits:
         return
+    hits = result.diagnostics.at_bound
+    on_bound = 0 if hits is None else int(np.sum(np.any(np.asarray(hits), axis=-1)))
     kind = HessianWarning if s.hessian_pd < s.n_fits else ConvergenceWarning
+    if on_bound and on_bound == s.n_fits - s.valid:
+        kind = BoundaryWarning
+    bound_text = f"{on_bound} with an estimate on a bound (SE NaN), " if on_bound else ""
     warn(
-        f"{s.n_fits - s.valid} of {s.n_fits} fits are not valid ({s.n_fits - s.converged} did not "
+        f"{s.n_fits - s.valid} of {s.n_fits} fits are not valid ({bound_text}{s.n_fits - s.converged} did not "
         f"converge, {s.n_fits - s.hessian_pd} have an observed information that is not positive "
         f"definite, {s.saddle} at saddle points, {s.wald_inadequate} whose log-likelihood is not "
         "quadratic over their SEs - estimates at infinity or at a bound); their flags are in "

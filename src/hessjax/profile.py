@@ -232,6 +232,11 @@ def profile_intervals(result, level: float = 0.95) -> ProfileResult:
     solve = obj.program(("profile",), lambda: _ray_solver(obj))
     q = 0.5 * stats.chi2.ppf(level, 1)
     half = np.sqrt(2.0 * q) * base.se_vector
+    if base is not result:
+        # An estimate on a bound sits at |z| -> inf with a meaningless SE in z (huge):
+        # the interval's other end lies O(|z_hat|) away (z = O(1) on the natural scale).
+        hits = np.asarray(result.diagnostics.at_bound, bool) | ~np.isfinite(half)
+        half = np.where(hits, np.maximum(np.abs(base.estimate), 1.0), half)
     index = np.repeat(np.arange(n), 2)
     side = np.tile(np.array([-1.0, 1.0]), n)
     masks = np.arange(n)[None, :] == index[:, None]
