@@ -202,3 +202,20 @@ def test_demo_likelihood_is_nb2():
                 + y * np.log(mu / (r + mu)))
     value = float64_entry_point(lambda: np.asarray(nb2_loglik(jnp.asarray(p), X, y)))()
     np.testing.assert_allclose(value, expected, rtol=1e-12)
+
+
+def test_check_plot_draws_the_flagged_profiles_or_the_comparison(model, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "check.png"
+    assert main(["check", str(model), "--plot", str(png)]) == 0  # valid: the comparison figure
+    assert png.stat().st_size > 5000 and "the Hessian comparison" in capsys.readouterr().err
+    bounded = tmp_path / "bounded.py"
+    bounded.write_text(
+        "import jax.numpy as jnp\n"
+        "def loglik(p, k, n):\n"
+        "    return k * jnp.log(p['p']) + (n - k) * jnp.log1p(-p['p'])\n"
+        "init = {'p': 0.5}\ndata = (25.0, 25.0)\nbounds = {'p': (0.0, 1.0)}\n"
+    )
+    assert main(["check", str(bounded), "--plot", str(png)]) == 1  # p on its bound: NOT VALID
+    captured = capsys.readouterr()
+    assert "profiles of p" in captured.err and "p is on a bound" in captured.out
