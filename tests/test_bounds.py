@@ -831,3 +831,12 @@ def test_docs_example_numbers_are_the_closed_forms(docs_example):
     # What the page prints is what the code prints.
     for line in docs_example["_printed"]:
         assert line.split("\n")[0].strip() in text.replace("# ", ""), line
+
+
+def test_bounds_under_vmap_say_to_use_fit_batch():
+    def ll(p, y):
+        return -0.5 * ((y - p["mu"]) / p["s"]) ** 2 - jnp.log(p["s"])
+
+    Y = np.random.default_rng(0).normal(size=(3, 20))
+    with jax.enable_x64(True), pytest.raises(TypeError, match="fit_batch"):
+        jax.vmap(lambda y: hj.fit(ll, {"mu": 0.0, "s": 1.0}, y, bounds={"s": (0.0, None)}).params)(Y)

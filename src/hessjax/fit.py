@@ -358,7 +358,8 @@ def fit(
         match ``loglik``'s signature); or ``loglik`` is not finite at
         ``init`` and the data hold NaN or inf (the message names them).
     TypeError
-        If an option is not valid for ``method`` (data passed as keywords
+        If ``bounds``/``fixed`` are given under ``jax.jit``/``vmap`` (use
+        :func:`hessjax.fit_batch` with them); if an option is not valid for ``method`` (data passed as keywords
         are named as such), ``loglik`` is not callable, a leaf of ``init`` is
         not a real number or array (booleans, complex, strings), ``loglik``
         does not return one floating array, or tracing ``loglik`` fails
@@ -407,6 +408,12 @@ def fit(
             problem.loglik, problem.z0, (*problem.constraints.data, *data), method, covariance,
             options, names=problem.constraints.free_names, data_loglik=loglik,
         )
+        if is_traced(inner.loglik):
+            raise TypeError(
+                "fit(bounds=..., fixed=...) maps its results to the natural scale on the host, so it "
+                "does not run under jax.jit/vmap; fit many datasets with "
+                "hessjax.fit_batch(loglik, init, *data, bounds=..., fixed=...) instead."
+            )
         result = natural_result(inner, problem.constraints, loglik)
     warn_about(result)
     return result
