@@ -37,6 +37,7 @@ STAGES = [
     {"results"},
     {"bounded"},
     {"fit", "least_squares", "matrix_free", "bfgs_trace", "compare"},
+    {"laplace"},
     {"batch"},
     {"bootstrap", "coverage"},
     {"plots", "demo"},

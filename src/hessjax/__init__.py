@@ -56,6 +56,8 @@ from .plots import plot_profiles as plot_profiles
 from .profile import ProfileResult as ProfileResult
 from .profile import profile_intervals as profile_intervals
 from .profile import ProfileCurve as ProfileCurve
+from .laplace import fit_laplace as fit_laplace
+from .laplace import laplace_loglik as laplace_loglik
 from .profile import profile_contour as profile_contour
 from .profile import profile_curve as profile_curve
 from .hypothesis_tests import TestResult as TestResult
@@ -102,6 +104,8 @@ __all__ = [
     "Diagnostics",
     "profile_intervals",
     "ProfileCurve",
+    "fit_laplace",
+    "laplace_loglik",
     "profile_contour",
     "profile_curve",
     "ProfileResult",

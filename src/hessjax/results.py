@@ -127,6 +127,9 @@ class FitResult:
         Names of the parameters held at their ``init`` values (``fit(...,
         fixed=...)``): SE 0, zero rows and columns in ``cov``, not counted in
         :attr:`n_free`.
+    random, random_se : pytree like ``random_init`` or None
+        :func:`fit_laplace` only: the conditional modes of the random effects
+        at the MLE and their standard errors (TMB's ``sdreport``).
     free_fit : FitResult or None
         With ``bounds`` or ``fixed``: the fit over the free, unconstrained
         coordinates, where the optimizer, the exact Hessian and the
@@ -153,6 +156,9 @@ class FitResult:
     # over them (optimizer, exact Hessian and certificate ran there).
     constraints: Any = dataclasses.field(default=None, metadata=dict(static=True), compare=False)
     free_fit: "FitResult | None" = None
+    # fit_laplace: the conditional modes u_hat at the MLE and their sdreport SEs.
+    random: Any = None
+    random_se: Any = None
     objective: Objective | None = dataclasses.field(
         default=None, metadata=dict(static=True), compare=False
     )
