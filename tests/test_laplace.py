@@ -147,11 +147,49 @@ def test_laplace_argument_errors(lmm_data):
     init = {"mu": 0.0, "log_sigma": 0.0, "log_tau": 0.0}
     with pytest.raises(ValueError, match="n_quadrature"):
         hj.laplace_loglik(lmm_joint, init, np.zeros(G), y, g, n_quadrature=0)
-    with pytest.raises(NotImplementedError, match="Gauss-Hermite"):
-        hj.fit_laplace(lmm_joint, init, np.zeros(G), y, g, n_quadrature=5)
+    with pytest.raises(ValueError, match="n_quadrature"):
+        hj.fit_laplace(lmm_joint, init, np.zeros(G), y, g, n_quadrature=101)
     with pytest.raises(ValueError, match="random_init"):
         hj.laplace_loglik(lmm_joint, init, np.zeros(0), y, g)
     with pytest.raises(ValueError, match="bounds or fixed"):
         hj.fit_laplace(lmm_joint, init, np.zeros(G), y, g, fixed="mu")
     with pytest.raises(TypeError, match="joint_loglik"):
         hj.laplace_loglik("not a function", init, np.zeros(G), y, g)
+
+
+def coupled_joint(p, u, y):  # u[0] and u[1] share a term: H_uu is not diagonal
+    return -0.5 * jnp.sum((y - p - u[0] - u[1]) ** 2) - 0.5 * jnp.sum(u**2)
+
+
+def test_quadrature_needs_independent_scalar_random_effects():
+    with pytest.raises(ValueError, match=r"off-diagonal.*u\[0\] and u\[1\]"):
+        hj.laplace_loglik(coupled_joint, 0.0, np.zeros(2), np.ones(3), n_quadrature=5)
+
+
+def test_adaptive_gauss_hermite_matches_per_group_quad_and_one_node_is_laplace():
+    from scipy import integrate
+    from scipy.special import gammaln
+
+    rng = np.random.default_rng(9)
+    g = np.repeat(np.arange(G), 2)  # two counts per group: the Laplace error is visible
+    y = rng.poisson(np.exp(0.2 + rng.normal(0.0, 1.0, G)[g])).astype(float)
+    theta = np.array([0.1, 0.0])
+    b, t = theta[0], np.exp(theta[1])
+
+    def group_integral(k):
+        yk = y[g == k]
+
+        def integrand(u):
+            eta = b + u
+            joint = np.sum(yk * eta - np.exp(eta) - gammaln(yk + 1)) - 0.5 * (u / t) ** 2 - np.log(t) - 0.5 * np.log(2 * np.pi)
+            return np.exp(joint)
+
+        return np.log(integrate.quad(integrand, -30, 30, epsabs=0, epsrel=1e-13, limit=200)[0])
+
+    exact = sum(group_integral(k) for k in range(G))
+    aghq = float(hj.laplace_loglik(poisson_joint, theta, np.zeros(G), y, g, n_quadrature=25))
+    laplace = float(hj.laplace_loglik(poisson_joint, theta, np.zeros(G), y, g))
+    one_node = float(hj.laplace_loglik(poisson_joint, theta, np.zeros(G), y, g, n_quadrature=1))
+    assert aghq == pytest.approx(exact, rel=1e-6, abs=1e-6)
+    assert abs(laplace - exact) > 1e-4  # the Laplace error AGHQ removes is real here
+    assert one_node == laplace
