@@ -193,3 +193,41 @@ def test_adaptive_gauss_hermite_matches_per_group_quad_and_one_node_is_laplace()
     assert aghq == pytest.approx(exact, rel=1e-6, abs=1e-6)
     assert abs(laplace - exact) > 1e-4  # the Laplace error AGHQ removes is real here
     assert one_node == laplace
+
+
+def slope_joint(p, u, y, x, g):  # random intercept and slope per group: (G, 2) blocks
+    s, t = jnp.exp(p["log_sigma"]), jnp.exp(p["log_tau"])
+    mean = p["a"] + p["b"] * x + u[g, 0] + u[g, 1] * x
+    return jnp.sum(-0.5 * ((y - mean) / s) ** 2 - jnp.log(s)) + jnp.sum(-0.5 * (u / t) ** 2 - jnp.log(t))
+
+
+def slope_joint_split(p, u, y, x, g):  # the same model with the effects as two arrays: dense path
+    return slope_joint(p, jnp.stack(u, axis=1), y, x, g)
+
+
+def test_block_diagonal_path_equals_the_dense_path():
+    from hessjax.laplace import _detect_block  # the structure detection under test
+
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(G), M)
+    x = rng.normal(size=G * M)
+    y = 1.0 + 0.5 * x + rng.normal(0, 0.7, G)[g] + rng.normal(0, 0.3, G)[g] * x + rng.normal(0, 0.4, G * M)
+    p = {"a": 0.8, "b": 0.4, "log_sigma": -0.7, "log_tau": -0.5}
+    blocks = float(hj.laplace_loglik(slope_joint, p, np.zeros((G, 2)), y, x, g))
+    dense = float(hj.laplace_loglik(slope_joint_split, p, (np.zeros(G), np.zeros(G)), y, x, g))
+    assert blocks == pytest.approx(dense, rel=1e-12)
+    with jax.enable_x64(True):
+        from hessjax._tree import param_spec
+
+        spec = param_spec(jnp.zeros((G, 2)))
+        assert _detect_block(slope_joint, spec, p, jnp.zeros(2 * G), (y, x, g)) == 2
+        spec_split = param_spec((jnp.zeros(G), jnp.zeros(G)))
+        assert _detect_block(slope_joint_split, spec_split, p, jnp.zeros(2 * G), (y, x, g)) == 0
+
+
+def test_many_random_effects_need_block_structure():
+    n = 1100  # q = 2200 > DENSE_LIMIT, given as two arrays: no block structure to use
+    y, g = np.zeros(n), np.arange(n)
+    with pytest.raises(ValueError, match="block diagonal"):
+        hj.laplace_loglik(lambda p, u, y, g: -0.5 * jnp.sum((y - p - u[0][g] - u[1][g]) ** 2)
+                          - 0.5 * jnp.sum(u[0] ** 2 + u[1] ** 2), 0.0, (np.zeros(n), np.zeros(n)), y, g)
