@@ -231,3 +231,28 @@ def test_many_random_effects_need_block_structure():
     with pytest.raises(ValueError, match="block diagonal"):
         hj.laplace_loglik(lambda p, u, y, g: -0.5 * jnp.sum((y - p - u[0][g] - u[1][g]) ** 2)
                           - 0.5 * jnp.sum(u[0] ** 2 + u[1] ** 2), 0.0, (np.zeros(n), np.zeros(n)), y, g)
+
+
+def test_a_variance_component_at_zero_is_not_certified_valid():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(G), M)
+    for _ in range(100):  # data whose between-group mean square is below the within one
+        y = rng.normal(size=G * M)
+        means = y.reshape(G, M).mean(axis=1)
+        if M * np.var(means, ddof=1) < np.var(y.reshape(G, M) - means[:, None], ddof=0) * M / (M - 1):
+            break
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the flags are the point
+        res = hj.fit_laplace(lmm_joint, {"mu": 0.0, "log_sigma": 0.0, "log_tau": 0.0}, np.zeros(G), y, g)
+    assert not bool(res.diagnostics.is_valid)
+    assert float(res.params["log_tau"]) < -3.0  # running off towards tau = 0
+
+
+def test_fit_laplace_under_vmap_says_it_does_not_run_there(lmm_data):
+    y, g = lmm_data
+    Y = np.stack([y, y + 0.1])
+    init = {"mu": 0.0, "log_sigma": 0.0, "log_tau": 0.0}
+    with jax.enable_x64(True), pytest.raises(TypeError, match="does not run under jax.jit/vmap"):
+        jax.vmap(lambda yy: hj.fit_laplace(lmm_joint, init, np.zeros(G), yy, g).loglik)(Y)

@@ -420,6 +420,8 @@ def fit_laplace(joint_loglik: Callable, init: Any, random_init: Any, *data: Any,
     ValueError
         As for :func:`hessjax.fit` and :func:`laplace_loglik`; also when
         ``bounds`` or ``fixed`` are given (not supported yet).
+    TypeError
+        Under ``jax.jit``/``vmap`` (not supported: fit datasets in a loop).
 
     Warns
     -----
@@ -444,6 +446,12 @@ def fit_laplace(joint_loglik: Callable, init: Any, random_init: Any, *data: Any,
         raise ValueError(
             "fit_laplace does not take bounds or fixed parameters yet; write variance parameters "
             "on a log scale (e.g. log_sigma) and report natural-scale SEs with res.delta(...)."
+        )
+    if any(is_traced(leaf) for leaf in jax.tree_util.tree_leaves((init, random_init, data))):
+        raise TypeError(
+            "fit_laplace does not run under jax.jit/vmap: it detects the structure of H_uu and "
+            "computes the random effects' SEs eagerly. Fit datasets one at a time (a Python loop "
+            "reuses one compiled program per data shape)."
         )
     start, _ = as_float64_params(init, argname="init", starting_values=True)
     marginal, u0, spec = _marginal(joint_loglik, random_init, k, start, data)
