@@ -281,14 +281,24 @@ def _marginal(joint: Callable, random_init: Any, n_quadrature: int, params: Any,
     if spec.size == 0:
         raise ValueError("`random_init` has no elements: give the random effects' starting values.")
     u0 = ravel_leaves(jax.tree_util.tree_leaves(random))
-    block = _detect_block(joint, spec, params, u0, data)
+    cache = function_cache(joint)
+    # The structure is detected eagerly, once per function and random-effect shape; under
+    # jit/grad (traced params or data) an earlier eager call's finding is reused.
+    structure_key = ("laplace-structure", spec)
+    block = cache.get(structure_key)
+    if block is None:
+        traced = any(is_traced(leaf) for leaf in jax.tree_util.tree_leaves((params, data)))
+        block = 0 if traced else _detect_block(joint, spec, params, u0, data)
+        if not traced:
+            cache[structure_key] = block
     if block == 0 and spec.size > DENSE_LIMIT:
         raise ValueError(
-            f"{spec.size} random effects and H_uu is not block diagonal along the leading axis of "
-            "`random_init`: a dense H_uu would not fit. Give the random effects as one array (G,) "
-            "or (G, k), one row per group, each group's effects entering only its own terms."
+            f"{spec.size} random effects and H_uu is not known to be block diagonal along the "
+            "leading axis of `random_init`: a dense H_uu would not fit. Give the random effects as "
+            "one array (G,) or (G, k), one row per group, each group's effects entering only its "
+            "own terms (under jit/grad, call the function once eagerly first: the structure is "
+            "detected on concrete values)."
         )
-    cache = function_cache(joint)
     key = ("laplace", spec, n_quadrature, block)
     marginal = cache.get(key)
     if marginal is None:
