@@ -256,3 +256,17 @@ def test_fit_laplace_under_vmap_says_it_does_not_run_there(lmm_data):
     init = {"mu": 0.0, "log_sigma": 0.0, "log_tau": 0.0}
     with jax.enable_x64(True), pytest.raises(TypeError, match="does not run under jax.jit/vmap"):
         jax.vmap(lambda yy: hj.fit_laplace(lmm_joint, init, np.zeros(G), yy, g).loglik)(Y)
+
+
+def test_inner_solve_failure_is_flagged_in_the_certificate():
+    import warnings
+
+    def no_mode(p, u, y):  # H_uu = 1 - 2 < 0: the joint has no maximum in u
+        return -0.5 * jnp.sum((y - p - u) ** 2) + jnp.sum(u**2)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = hj.fit_laplace(no_mode, 0.0, np.zeros(3), np.arange(3.0))
+    assert bool(res.diagnostics.inner_failed) and not bool(res.diagnostics.is_valid)
+    assert str(res.diagnostics).startswith("NOT VALID: the random effects' inner solve failed")
+    assert any("inner (random-effects) Newton solve" in str(w.message) for w in caught)

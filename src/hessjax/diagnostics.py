@@ -145,6 +145,12 @@ class Probes(NamedTuple):
     weakest_gain: jax.Array  # (2,) objective decrease one scaled unit either way along the weakest direction
 
 
+INNER_FAILED = (
+    "the inner (random-effects) Newton solve did not converge or its Hessian H_uu is not "
+    "positive definite at the estimate: the Laplace marginal is not defined there"
+)
+
+
 def likelihood_probes(
     value: Callable, x: jax.Array, f: jax.Array, g: jax.Array, cov: jax.Array,
     se: jax.Array, spectrum: ScaledSpectrum,
@@ -306,6 +312,8 @@ class Diagnostics:
     # (see hessjax.constraints.AT_BOUND_SE), and that bound's value (else NaN).
     at_bound: jax.Array = None
     bound_value: jax.Array = None
+    # fit_laplace: the inner (random-effects) solve failed at the estimate.
+    inner_failed: jax.Array = None
     names: tuple = dataclasses.field(default=(), metadata=dict(static=True))
 
     # -- reasons -----------------------------------------------------------------------
@@ -421,6 +429,8 @@ class Diagnostics:
             else:
                 out.append("the information matrix is singular: a parameter combination is not "
                            "identified (see directions()); fix or drop a parameter")
+        if self.inner_failed is not None and bool(self.inner_failed):
+            out.append(INNER_FAILED)
         out.extend(why for _, why in self.bound_hits())
         if bool(self.hessian_is_pd):
             for name, _, why in self.wald_failures():

@@ -45,6 +45,7 @@ import numpy as np
 from ._precision import as_float64_params, float64_entry_point, is_traced
 from ._tree import param_spec
 from .objective import function_cache, ravel_leaves, weak_callable
+from .diagnostics import INNER_FAILED
 from .fit import fit
 from .results import FitResult
 from .warnings import HessianWarning, warn
@@ -471,12 +472,10 @@ def fit_laplace(joint_loglik: Callable, init: Any, random_init: Any, *data: Any,
     program = _random_effects_program(marginal, result)
     u_hat, converged, var_u = program(
         jnp.asarray(result.estimate), u0, tuple(result.data[1:]), jnp.asarray(result.cov))
-    d = result.diagnostics
+    d = dataclasses.replace(result.diagnostics, inner_failed=np.asarray(not bool(converged)))
     if not bool(converged):
         d = dataclasses.replace(d, is_valid=np.asarray(False))
-        warn("the inner (random-effects) Newton solve did not converge or its Hessian H_uu is not "
-             "positive definite at the estimate: the Laplace marginal is not defined there, so the "
-             "fit is NOT VALID.", HessianWarning)
+        warn(f"{INNER_FAILED}, so the fit is NOT VALID.", HessianWarning)
     with np.errstate(invalid="ignore"):
         random_se = np.sqrt(np.asarray(var_u))
     return dataclasses.replace(

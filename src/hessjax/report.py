@@ -61,6 +61,8 @@ def verdict(d) -> str:
     if bool(d.grows_without_bound):
         return ("NOT VALID: the log-likelihood grows without bound - fit maximizes: did you pass "
                 "a negative log-likelihood?")
+    if d.inner_failed is not None and bool(d.inner_failed):
+        return "NOT VALID: the random effects' inner solve failed - the Laplace marginal is not defined here."
     hits = [name for name, _ in d.bound_hits()]
     if hits:
         return (f"NOT VALID: {', '.join(hits)} {'is' if len(hits) == 1 else 'are'} on a bound - "
