@@ -34,6 +34,7 @@ EXPECTED = {
     "06_batched_gpu_fitting.py": "fits.batch_summary: 1000 fits",
     "07_check_your_own_hessian.py": "best fixed step",
     "08_bounds_and_tests.py": "one-sided profile interval [0.926, 1]",
+    "09_random_effects.py": "conditional modes of the herd effects (sdreport SEs)",
 }
 
 
