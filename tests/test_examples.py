@@ -62,9 +62,10 @@ def example_runs(request, tmp_path_factory):
     pool.shutdown(wait=True)
 
 
-def test_the_seven_examples_exist():
+def test_every_example_has_its_check_and_readme_entry():
     assert [p.name for p in EXAMPLES] == sorted(EXPECTED)
-    assert (EXAMPLES_DIR / "README.md").is_file()
+    readme = (EXAMPLES_DIR / "README.md").read_text()
+    assert all(f"`{p.name}`" in readme for p in EXAMPLES)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
