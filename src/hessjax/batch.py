@@ -188,6 +188,17 @@ def batched_fit_program(run: Callable, batched: tuple[bool, ...]) -> Callable:
     return jax.jit(jax.vmap(one, in_axes=(None, axes, None)))
 
 
+def _to_host(leaf) -> np.ndarray:
+    """A program output as NumPy; one spanning other processes' devices (a mesh over
+    every process's devices under ``jax.distributed``) is gathered first, so every
+    process gets the whole result."""
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+    return np.asarray(leaf)
+
+
 def _mesh(devices) -> Mesh | None:
     return Mesh(np.asarray(devices), ("batch",)) if len(devices) > 1 else None
 
@@ -264,10 +275,10 @@ def map_chunks(
             if not overlap:
                 out = jax.block_until_ready(out)
             if pending is not None:
-                pieces.append(jax.tree_util.tree_map(np.asarray, pending[0]))
+                pieces.append(jax.tree_util.tree_map(_to_host, pending[0]))
                 bar.update(pending[1])
             pending = (out, min(size, n_items - c * size))
-        pieces.append(jax.tree_util.tree_map(np.asarray, pending[0]))
+        pieces.append(jax.tree_util.tree_map(_to_host, pending[0]))
         bar.update(pending[1])
     finally:
         bar.close()

@@ -1,0 +1,35 @@
+"""One process of a ``jax.distributed`` CPU job on 127.0.0.1, for tests/test_distributed.py.
+
+Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz``. Each
+process sees 2 forced host devices, joins the job with gloo collectives, runs
+``hj.fit_batch`` over every process's devices with the global data, and saves what
+it got (gathered on every process).
+"""
+
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+
+import jax  # noqa: E402
+
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+
+
+def main() -> None:
+    pid, n, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=n,
+                               process_id=pid, initialization_timeout=60)
+    import numpy as np
+
+    import hessjax as hj
+    from distributed_model import DATA, INIT, loglik
+
+    fits = hj.fit_batch(loglik, INIT, DATA, progress=False)
+    np.savez(out, mu=fits.params["mu"], ls=fits.params["ls"], se_mu=fits.se["mu"], se_ls=fits.se["ls"],
+             valid=fits.diagnostics.is_valid, devices=jax.device_count(), processes=jax.process_count())
+    jax.distributed.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""``fit_batch`` across processes with JAX's own multi-controller runtime (issue 15, first part).
+
+Two processes on 127.0.0.1 (gloo CPU collectives, 2 forced host devices each) join one
+``jax.distributed`` job; each passes the global data, the batch is split over all 4
+devices, and every process gets the whole result back. It must equal the
+single-process fit: the same program runs on each fit's slice, so to rounding (1e-12).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hessjax as hj
+
+HERE = Path(__file__).resolve().parent
+TIMEOUT_S = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_fit_batch_over_two_processes_equals_one_process(tmp_path):
+    pytest.importorskip("jax.experimental.multihost_utils")
+    from distributed_model import DATA, INIT, loglik
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    outs = [tmp_path / f"p{i}.npz" for i in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), "2", str(port), str(outs[i])],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
+    try:
+        logs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
+    finally:
+        for p in procs:  # every process is killed on failure or timeout
+            if p.poll() is None:
+                p.kill()
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-3000:]
+    single = hj.fit_batch(loglik, INIT, DATA, progress=False)
+    for out in outs:
+        got = np.load(out)
+        assert int(got["processes"]) == 2 and int(got["devices"]) == 4
+        np.testing.assert_allclose(got["mu"], single.params["mu"], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got["ls"], single.params["ls"], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got["se_mu"], single.se["mu"], rtol=1e-12)
+        np.testing.assert_allclose(got["se_ls"], single.se["ls"], rtol=1e-12)
+        np.testing.assert_array_equal(got["valid"], np.asarray(single.diagnostics.is_valid))
