@@ -23,11 +23,18 @@ def main() -> None:
     import numpy as np
 
     import hessjax as hj
-    from distributed_model import DATA, INIT, loglik
+    from distributed_model import DATA, INIT, INIT_TRUE, loglik
+
+    from distributed_model import simulate
 
     fits = hj.fit_batch(loglik, INIT, DATA, progress=False)
+    one = hj.fit(loglik, INIT, DATA[0])
+    boot = hj.bootstrap(one, n_boot=16, key=3, progress=False)
+    study = hj.coverage_study(simulate, loglik, INIT_TRUE, n_rep=16, key=5, methods=("hessian",))
     np.savez(out, mu=fits.params["mu"], ls=fits.params["ls"], se_mu=fits.se["mu"], se_ls=fits.se["ls"],
-             valid=fits.diagnostics.is_valid, devices=jax.device_count(), processes=jax.process_count())
+             valid=fits.diagnostics.is_valid, devices=jax.device_count(), processes=jax.process_count(),
+             boot=boot.replicates, coverage_estimates=study.estimates["hessian"],
+             coverage_se=study.standard_errors["hessian"])
     jax.distributed.shutdown()
 
 

@@ -1,7 +1,8 @@
-"""``fit_batch`` across processes with JAX's own multi-controller runtime (issue 15, first part).
+"""``fit_batch``, ``bootstrap`` and ``coverage_study`` across processes with JAX's own
+multi-controller runtime (issue 15, first part).
 
-Two processes on 127.0.0.1 (gloo CPU collectives, 2 forced host devices each) join one
-``jax.distributed`` job; each passes the global data, the batch is split over all 4
+Two or four processes on 127.0.0.1 (gloo CPU collectives, 2 forced host devices each) join one
+``jax.distributed`` job; each passes the global data, the batch is split over all
 devices, and every process gets the whole result back. It must equal the
 single-process fit: the same program runs on each fit's slice, so to rounding (1e-12).
 """
@@ -27,17 +28,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_fit_batch_over_two_processes_equals_one_process(tmp_path):
+@pytest.mark.parametrize("n", [2, 4])
+def test_fit_batch_bootstrap_and_coverage_over_processes_equal_one_process(tmp_path, n):
     pytest.importorskip("jax.experimental.multihost_utils")
-    from distributed_model import DATA, INIT, loglik
+    from distributed_model import DATA, INIT, INIT_TRUE, loglik, simulate
 
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    outs = [tmp_path / f"p{i}.npz" for i in range(2)]
+    outs = [tmp_path / f"p{i}.npz" for i in range(n)]
     procs = [
-        subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), "2", str(port), str(outs[i])],
+        subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), str(n), str(port), str(outs[i])],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(2)
+        for i in range(n)
     ]
     try:
         logs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
@@ -48,9 +50,15 @@ def test_fit_batch_over_two_processes_equals_one_process(tmp_path):
     for p, log in zip(procs, logs):
         assert p.returncode == 0, log[-3000:]
     single = hj.fit_batch(loglik, INIT, DATA, progress=False)
+    boot = hj.bootstrap(hj.fit(loglik, INIT, DATA[0]), n_boot=16, key=3, progress=False)
+    study = hj.coverage_study(simulate, loglik, INIT_TRUE, n_rep=16, key=5, methods=("hessian",))
     for out in outs:
         got = np.load(out)
-        assert int(got["processes"]) == 2 and int(got["devices"]) == 4
+        assert int(got["processes"]) == n and int(got["devices"]) == 2 * n
+        # Same keys, same replicates (the fits of each differ only by the device they ran on).
+        np.testing.assert_allclose(got["boot"], boot.replicates, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got["coverage_estimates"], study.estimates["hessian"], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got["coverage_se"], study.standard_errors["hessian"], rtol=1e-12)
         np.testing.assert_allclose(got["mu"], single.params["mu"], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(got["ls"], single.params["ls"], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(got["se_mu"], single.se["mu"], rtol=1e-12)
