@@ -1,6 +1,7 @@
 """One process of a ``jax.distributed`` CPU job on 127.0.0.1, for tests/test_distributed.py.
 
-Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz``. Each
+Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz [die]``
+(``die``: the last process exits right after joining). Each
 process sees 2 forced host devices, joins the job with gloo collectives, runs
 ``hj.fit_batch`` over every process's devices with the global data, and saves what
 it got (gathered on every process).
@@ -18,8 +19,11 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
 def main() -> None:
     pid, n, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    # A peer that dies is noticed by the coordination service within the heartbeat timeout.
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=n,
-                               process_id=pid, initialization_timeout=60)
+                               process_id=pid, initialization_timeout=60, heartbeat_timeout_seconds=10)
+    if len(sys.argv) > 5 and sys.argv[5] == "die" and pid == n - 1:
+        os._exit(3)  # the last process dies mid-run, before the collective fit
     import numpy as np
 
     import hessjax as hj

@@ -64,3 +64,26 @@ def test_fit_batch_bootstrap_and_coverage_over_processes_equal_one_process(tmp_p
         np.testing.assert_allclose(got["se_mu"], single.se["mu"], rtol=1e-12)
         np.testing.assert_allclose(got["se_ls"], single.se["ls"], rtol=1e-12)
         np.testing.assert_array_equal(got["valid"], np.asarray(single.diagnostics.is_valid))
+
+
+def test_a_process_that_dies_makes_the_others_fail_clearly_not_hang(tmp_path):
+    pytest.importorskip("jax.experimental.multihost_utils")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [
+        subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), "2", str(port),
+                          str(tmp_path / f"p{i}.npz"), "die"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(2)
+    ]
+    try:
+        # The worker's heartbeat timeout is 10 s: the survivor is stopped well within this bound.
+        logs = [p.communicate(timeout=90)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert procs[1].returncode == 3  # the one that died
+    assert procs[0].returncode != 0  # the survivor failed instead of hanging ...
+    assert "another task died" in logs[0]  # ... and said why (JAX's coordination service)
+    assert not (tmp_path / "p0.npz").exists()
