@@ -385,7 +385,9 @@ def laplace_loglik(joint_loglik: Callable, params: Any, random_init: Any, *data:
     k = _check_quadrature(n_quadrature)
     params, _ = as_float64_params(params, argname="params")
     marginal, u0, _ = _marginal(joint_loglik, random_init, k, params, data)
-    return jnp.asarray(marginal(params, u0, *data))
+    # Jitted (compiled once per marginal and data shape): run eagerly, its loops would
+    # dispatch op by op. Under an outer jit/grad this simply inlines.
+    return jnp.asarray(jax.jit(marginal)(params, u0, *data))
 
 
 @float64_entry_point
