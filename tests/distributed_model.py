@@ -1,4 +1,4 @@
-"""The model the distributed tests fit, shared by the worker processes and the test."""
+"""The models the distributed tests fit, shared by the worker processes and the test."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -18,3 +18,15 @@ def simulate(key, p):
     import jax
 
     return (p["mu"] + jnp.exp(p["ls"]) * jax.random.normal(key, (25,)),)
+
+
+# One dataset split by observations (shard_data + fit): a logistic regression, 96 rows.
+_rng = np.random.default_rng(1)
+X = np.column_stack([np.ones(96), _rng.normal(size=(96, 2))])
+Y = (X @ np.array([0.3, 1.0, -0.7]) + _rng.logistic(size=96) > 0).astype(float)
+BETA0 = {"beta": np.zeros(3)}
+
+
+def logit_loglik(p, X, y):
+    eta = X @ p["beta"]
+    return y * eta - jnp.logaddexp(0.0, eta)

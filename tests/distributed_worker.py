@@ -1,10 +1,16 @@
 """One process of a ``jax.distributed`` CPU job on 127.0.0.1, for tests/test_distributed.py.
 
-Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz [die]``
-(``die``: the last process exits right after joining). Each
-process sees 2 forced host devices, joins the job with gloo collectives, runs
-``hj.fit_batch`` over every process's devices with the global data, and saves what
-it got (gathered on every process).
+Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz MODE`` with MODE
+
+- ``batch``: ``fit_batch``, ``bootstrap`` and ``coverage_study`` with the global data;
+- ``shard``: ``shard_data`` + ``fit`` of one dataset, the whole dataset in every process;
+- ``local``: the same, each process passing only its block of rows (``process_local=True``);
+- ``uneven``: as ``local``, but process 0 passes 8 rows more than the others (must fail);
+- ``structure``: ``fit_batch`` where the last process passes an extra parameter (must fail);
+- ``die``: the last process exits right after joining.
+
+Each process sees 2 forced host devices and joins the job with gloo collectives. What it got
+(gathered on every process) is saved to OUT.npz; an error's message goes to OUT.txt.
 """
 
 import os
@@ -18,27 +24,48 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
 
 def main() -> None:
-    pid, n, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    pid, n, port, out, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
     # A peer that dies is noticed by the coordination service within the heartbeat timeout.
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=n,
                                process_id=pid, initialization_timeout=60, heartbeat_timeout_seconds=10)
-    if len(sys.argv) > 5 and sys.argv[5] == "die" and pid == n - 1:
+    if mode == "die" and pid == n - 1:
         os._exit(3)  # the last process dies mid-run, before the collective fit
     import numpy as np
 
     import hessjax as hj
-    from distributed_model import DATA, INIT, INIT_TRUE, loglik
+    import distributed_model as m
 
-    from distributed_model import simulate
-
-    fits = hj.fit_batch(loglik, INIT, DATA, progress=False)
-    one = hj.fit(loglik, INIT, DATA[0])
-    boot = hj.bootstrap(one, n_boot=16, key=3, progress=False)
-    study = hj.coverage_study(simulate, loglik, INIT_TRUE, n_rep=16, key=5, methods=("hessian",))
-    np.savez(out, mu=fits.params["mu"], ls=fits.params["ls"], se_mu=fits.se["mu"], se_ls=fits.se["ls"],
-             valid=fits.diagnostics.is_valid, devices=jax.device_count(), processes=jax.process_count(),
-             boot=boot.replicates, coverage_estimates=study.estimates["hessian"],
-             coverage_se=study.standard_errors["hessian"])
+    try:
+        if mode in ("batch", "die"):
+            fits = hj.fit_batch(m.loglik, m.INIT, m.DATA, progress=False)
+            one = hj.fit(m.loglik, m.INIT, m.DATA[0])
+            boot = hj.bootstrap(one, n_boot=16, key=3, progress=False)
+            study = hj.coverage_study(m.simulate, m.loglik, m.INIT_TRUE, n_rep=16, key=5, methods=("hessian",))
+            np.savez(out, mu=fits.params["mu"], ls=fits.params["ls"], se_mu=fits.se["mu"], se_ls=fits.se["ls"],
+                     valid=fits.diagnostics.is_valid, devices=jax.device_count(), processes=jax.process_count(),
+                     boot=boot.replicates, coverage_estimates=study.estimates["hessian"],
+                     coverage_se=study.standard_errors["hessian"])
+        elif mode in ("shard", "local", "uneven"):
+            X, Y = m.X, m.Y
+            if mode != "shard":
+                rows = np.array_split(np.arange(len(Y)), n)[pid]
+                if mode == "uneven":
+                    rows = np.arange(len(Y))[: len(rows) + (8 if pid == 0 else 0)]
+                X, Y = X[rows], Y[rows]
+            data = hj.shard_data(X, Y, process_local=mode != "shard")
+            res = hj.fit(m.logit_loglik, m.BETA0, *data)
+            robust = res.robust_cov()
+            np.savez(out, beta=res.params["beta"], se=res.se["beta"], cov=res.cov, hessian=res.hessian,
+                     loglik=res.loglik, valid=res.diagnostics.is_valid, robust=robust,
+                     newton_decrement=res.diagnostics.newton_decrement, nobs=res.nobs,
+                     devices=jax.device_count(), processes=jax.process_count())
+        elif mode == "structure":
+            init = dict(m.INIT, extra=0.0) if pid == n - 1 else m.INIT
+            hj.fit_batch(m.loglik, init, m.DATA, progress=False)
+    except ValueError as e:
+        with open(out.replace(".npz", ".txt"), "w") as f:
+            f.write(str(e))
+        raise
     jax.distributed.shutdown()
 
 

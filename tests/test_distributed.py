@@ -1,10 +1,12 @@
-"""``fit_batch``, ``bootstrap`` and ``coverage_study`` across processes with JAX's own
-multi-controller runtime (issue 15, first part).
+"""``fit_batch``, ``bootstrap``, ``coverage_study`` and ``shard_data`` + ``fit`` across
+processes with JAX's own multi-controller runtime (issue 15).
 
 Two or four processes on 127.0.0.1 (gloo CPU collectives, 2 forced host devices each) join one
-``jax.distributed`` job; each passes the global data, the batch is split over all
-devices, and every process gets the whole result back. It must equal the
-single-process fit: the same program runs on each fit's slice, so to rounding (1e-12).
+``jax.distributed`` job; each passes the global data (or, with ``process_local=True``, its block
+of rows), the work is split over all devices, and every process gets the whole result back. It
+must equal the single-process fit: the same program runs on each fit's slice, and a sharded sum
+differs from the unsplit one by rounding only (1e-12). Bad combinations (uneven row blocks, a
+different parameter structure in one process) raise the same ValueError in every process.
 """
 
 import os
@@ -28,25 +30,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _launch(tmp_path, n: int, mode: str, timeout: float = TIMEOUT_S):
+    """Run ``n`` worker processes in ``mode``; ``(processes, logs, output paths)``."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    outs = [tmp_path / f"p{i}.npz" for i in range(n)]
+    procs = [
+        subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), str(n), str(port),
+                          str(outs[i]), mode],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for i in range(n)
+    ]
+    try:
+        logs = [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:  # every process is killed on failure or timeout
+            if p.poll() is None:
+                p.kill()
+    return procs, logs, outs
+
+
 @pytest.mark.parametrize("n", [2, 4])
 def test_fit_batch_bootstrap_and_coverage_over_processes_equal_one_process(tmp_path, n):
     pytest.importorskip("jax.experimental.multihost_utils")
     from distributed_model import DATA, INIT, INIT_TRUE, loglik, simulate
 
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    outs = [tmp_path / f"p{i}.npz" for i in range(n)]
-    procs = [
-        subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), str(n), str(port), str(outs[i])],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(n)
-    ]
-    try:
-        logs = [p.communicate(timeout=TIMEOUT_S)[0] for p in procs]
-    finally:
-        for p in procs:  # every process is killed on failure or timeout
-            if p.poll() is None:
-                p.kill()
+    procs, logs, outs = _launch(tmp_path, n, "batch")
     for p, log in zip(procs, logs):
         assert p.returncode == 0, log[-3000:]
     single = hj.fit_batch(loglik, INIT, DATA, progress=False)
@@ -68,22 +77,45 @@ def test_fit_batch_bootstrap_and_coverage_over_processes_equal_one_process(tmp_p
 
 def test_a_process_that_dies_makes_the_others_fail_clearly_not_hang(tmp_path):
     pytest.importorskip("jax.experimental.multihost_utils")
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    procs = [
-        subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), "2", str(port),
-                          str(tmp_path / f"p{i}.npz"), "die"],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for i in range(2)
-    ]
-    try:
-        # The worker's heartbeat timeout is 10 s: the survivor is stopped well within this bound.
-        logs = [p.communicate(timeout=90)[0] for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    # The worker's heartbeat timeout is 10 s: the survivor is stopped well within this bound.
+    procs, logs, _ = _launch(tmp_path, 2, "die", timeout=90)
     assert procs[1].returncode == 3  # the one that died
     assert procs[0].returncode != 0  # the survivor failed instead of hanging ...
     assert "another task died" in logs[0]  # ... and said why (JAX's coordination service)
     assert not (tmp_path / "p0.npz").exists()
+
+
+@pytest.mark.parametrize(("n", "mode"), [(2, "shard"), (2, "local")])
+def test_one_dataset_split_by_observations_over_processes_equals_the_unsplit_fit(tmp_path, n, mode):
+    """``shard_data`` + ``fit``: the whole dataset in every process (``shard``) or each
+    process's block of rows (``local``, ``process_local=True``)."""
+    pytest.importorskip("jax.experimental.multihost_utils")
+    from distributed_model import BETA0, X, Y, logit_loglik
+
+    procs, logs, outs = _launch(tmp_path, n, mode)
+    for p, log in zip(procs, logs):
+        assert p.returncode == 0, log[-3000:]
+    whole = hj.fit(logit_loglik, BETA0, X, Y)
+    for out in outs:
+        got = np.load(out)
+        assert int(got["processes"]) == n and int(got["devices"]) == 2 * n and int(got["nobs"]) == len(Y)
+        np.testing.assert_allclose(got["beta"], whole.params["beta"], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got["se"], whole.se["beta"], rtol=1e-12)
+        np.testing.assert_allclose(got["cov"], whole.cov, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(got["hessian"], whole.hessian, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(got["robust"], whole.robust_cov(), rtol=1e-11, atol=1e-15)
+        np.testing.assert_allclose(got["loglik"], whole.loglik, rtol=1e-13)
+        assert bool(got["valid"]) and bool(whole.diagnostics.is_valid)
+
+
+@pytest.mark.parametrize(("mode", "message"), [
+    ("uneven", "the processes passed [56, 48] rows"),
+    ("structure", "passed a different parameter structure (init)"),
+])
+def test_bad_combinations_across_processes_fail_in_every_process_with_a_clear_error(tmp_path, mode, message):
+    pytest.importorskip("jax.experimental.multihost_utils")
+    procs, logs, outs = _launch(tmp_path, 2, mode, timeout=90)
+    for p, out, log in zip(procs, outs, logs):
+        assert p.returncode != 0, log[-2000:]  # every process, not only the one at fault
+        text = out.with_suffix(".txt").read_text()
+        assert message in text, text

@@ -23,7 +23,7 @@ import hessjax
 ROOT = pathlib.Path(hessjax.__file__).parent
 
 STAGES = [
-    {"warnings", "_tree", "_validate", "compilation_cache"},
+    {"warnings", "_tree", "_validate", "_processes", "compilation_cache"},
     {"_precision", "_captured", "constraints"},
     {"objective"},
     {"krylov", "optimize.__init__", "optimize.base", "optimize.line_search", "optimize.trust_region",

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ._processes import check_agree, describe_tree, gather_ints
 from ._precision import as_data_arrays, as_float64_data, float64_entry_point, warn_promoted
 from .bounded import CONSTRAINT_ARGS, constrain, natural_result
 from .fit import attach, prepare_fit, recertify_steep_batch
@@ -199,6 +200,10 @@ def _to_host(leaf) -> np.ndarray:
     return np.asarray(leaf)
 
 
+def _mesh_spans_processes(mesh: Mesh | None) -> bool:
+    return mesh is not None and any(d.process_index != jax.process_index() for d in mesh.devices.flat)
+
+
 def _mesh(devices) -> Mesh | None:
     return Mesh(np.asarray(devices), ("batch",)) if len(devices) > 1 else None
 
@@ -261,6 +266,11 @@ def map_chunks(
     dispatched before the previous result is copied to the host. Returns the results concatenated
     along the leading axis, padding removed, as NumPy arrays.
     """
+    if _mesh_spans_processes(mesh):
+        check_agree(
+            {"batched data": tuple(args), "batch layout (in_axes, chunk size)": f"{batched} {n_items} {size}"},
+            "a batch over several processes",
+        )
     n_chunks = -(-n_items // size)
     bar = _Progress(n_items, enabled=bool(progress) and n_chunks > 1)
     # On CPU two programs in flight can deadlock jaxlib's batched LAPACK kernels
@@ -345,6 +355,12 @@ def run_batch(
         int(np.size(leaf)) for arg in first for leaf in jax.tree_util.tree_leaves(arg)
     )
     mesh, size = batch_plan(n_fits, int(np.size(x0)), per_fit_elements, chunk_size, max_bytes, devices)
+    if _mesh_spans_processes(mesh):
+        check_agree(
+            {"parameter structure (init)": describe_tree(init), "starting values (init)": x0,
+             "method and options": repr((method, covariance, sorted((options or {}).items()), names))},
+            "fit_batch over several processes",
+        )
     # Kept in the objective's program cache (released with the user's function).
     program = obj.program(("batch", run, batched), lambda: batched_fit_program(run, batched))
 
@@ -468,7 +484,9 @@ def fit_batch(
     return result
 
 
-def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tuple:
+def shard_data(
+    *data: Any, axis: int = 0, devices: Sequence | None = None, process_local: bool = False
+) -> tuple:
     """Split the observations of one dataset across devices, for a large-data :func:`fit`.
 
     The log-likelihood is a sum over observations, so under ``jit`` the
@@ -477,19 +495,35 @@ def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tu
     is otherwise the same call. Leaves whose size along ``axis`` equals the
     number of observations are split; scalars and other leaves are replicated.
 
+    Under ``jax.distributed`` (several processes, each with its own devices)
+    the default mesh spans every process's devices, and ``fit`` on the result
+    runs as one program across them; every process gets the whole result.
+    Each process either passes the whole dataset (``process_local=False``, the
+    same arrays in every process; checked) or only its own block of rows
+    (``process_local=True``, for data that do not fit one host): process ``p``'s
+    rows are block ``p`` of the global dataset, every process passes the same
+    number of rows, and the replicated leaves must be equal. Every process must
+    then make the same calls (``fit``, and later ``profile``, ``robust_cov``, ...),
+    since each is a collective.
+
     Parameters
     ----------
     *data
-        The data arguments of ``loglik``.
+        The data arguments of ``loglik`` (with ``process_local=True``, this
+        process's rows of them).
     axis : int
         The observation axis (default 0).
     devices : sequence of jax devices, optional
-        Default: every visible device of the default backend.
+        Default: every device of the default backend, in every process.
+    process_local : bool
+        Whether each process passes only its own rows (default ``False``:
+        the whole dataset in every process).
 
     Returns
     -------
     tuple
-        The data as float64 ``jax.Array`` s with a ``NamedSharding``.
+        The data as float64 ``jax.Array`` s with a ``NamedSharding`` over a
+        one-axis mesh ``("obs",)``.
 
     Raises
     ------
@@ -497,7 +531,11 @@ def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tu
         If ``devices`` is empty; no data are given; ``axis`` is not an int;
         no leaf has an axis ``axis``; the number of observations (the
         largest size along ``axis``) is not a multiple of the number of
-        devices; or a DataFrame or Series has non-numeric columns.
+        devices; a DataFrame or Series has non-numeric columns; or, across
+        processes, the processes passed different data (``process_local=False``),
+        different numbers of rows or different replicated leaves
+        (``process_local=True``), or ``process_local=True`` with ``devices`` of
+        this process only. The error is raised in every process.
 
     Examples
     --------
@@ -517,6 +555,17 @@ def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tu
         raise ValueError("shard_data needs the data arguments: shard_data(X, y).")
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise ValueError(f"`axis` must be an int, got {axis!r}.")
+    # Each process's devices together, in process order: process p holds block p of the rows.
+    devices.sort(key=lambda d: (d.process_index, d.id))
+    n_processes = len({d.process_index for d in devices})
+    local = [d for d in devices if d.process_index == jax.process_index()]
+    if process_local and jax.process_count() > 1 and n_processes == 1:
+        raise ValueError(
+            "process_local=True splits the rows over every process's devices, but `devices` are "
+            "this process's only; pass devices=None (every device of the job), or pass the "
+            "whole dataset with process_local=False."
+        )
+    process_local = bool(process_local) and n_processes > 1
     with jax.enable_x64(True):
         data64, _ = as_float64_data(tuple(data))
         sizes = {
@@ -527,22 +576,53 @@ def shard_data(*data: Any, axis: int = 0, devices: Sequence | None = None) -> tu
         if not sizes:
             raise ValueError(f"no data argument has an axis {axis} to split.")
         nobs = max(sizes)
-        if nobs % len(devices):
+
+        def split(leaf) -> bool:
+            ndim = np.ndim(leaf)
+            return bool(ndim) and -ndim <= axis < ndim and np.shape(leaf)[axis] == nobs
+
+        if n_processes > 1:
+            leaves = jax.tree_util.tree_leaves(data64)
+            if process_local:
+                counts = gather_ints(np.array([nobs]))[:, 0]
+                if len(set(counts.tolist())) > 1:
+                    raise ValueError(
+                        f"shard_data(process_local=True): the processes passed {counts.tolist()} rows "
+                        "(in process order); each must pass the same number of rows, a multiple of "
+                        f"its {len(local)} local devices. Split the dataset evenly, padding with "
+                        "zero-weight observations if needed."
+                    )
+                check_agree(
+                    {"replicated (unsplit) data": [x for x in leaves if not split(x)],
+                     "data structure": describe_tree(data64)},
+                    "shard_data(process_local=True)",
+                )
+            else:
+                check_agree({"data": leaves}, "shard_data over several processes (process_local=False)")
+        per_device = len(local) if process_local else len(devices)
+        if nobs % per_device:
+            where = "this process's devices" if process_local else "devices"
             raise ValueError(
-                f"{nobs} observations cannot be split evenly over {len(devices)} devices; drop "
-                f"or duplicate-with-zero-weight {nobs % len(devices)} observations, or pass "
+                f"{nobs} observations cannot be split evenly over {per_device} {where}; drop "
+                f"or duplicate-with-zero-weight {nobs % per_device} observations, or pass "
                 "devices=... with a count that divides the number of observations."
             )
         mesh = Mesh(np.asarray(devices), ("obs",))
 
         def place(leaf):
-            leaf = jax.numpy.asarray(leaf)
-            ndim = leaf.ndim
-            if ndim and -ndim <= axis < ndim and leaf.shape[axis] == nobs:
-                spec = [None] * ndim
-                spec[axis] = "obs"
-                return jax.device_put(leaf, NamedSharding(mesh, PartitionSpec(*spec)))
-            return jax.device_put(leaf, NamedSharding(mesh, PartitionSpec()))
+            leaf = np.asarray(leaf) if process_local else jax.numpy.asarray(leaf)
+            if not split(leaf):
+                sharding = NamedSharding(mesh, PartitionSpec())
+                return jax.make_array_from_process_local_data(sharding, leaf) if process_local \
+                    else jax.device_put(leaf, sharding)
+            spec = [None] * leaf.ndim
+            spec[axis] = "obs"
+            sharding = NamedSharding(mesh, PartitionSpec(*spec))
+            if process_local:
+                shape = list(leaf.shape)
+                shape[axis] *= n_processes
+                return jax.make_array_from_process_local_data(sharding, leaf, tuple(shape))
+            return jax.device_put(leaf, sharding)
 
         return tuple(jax.tree_util.tree_map(place, arg) for arg in data64)
 

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import float64_entry_point, is_traced
+from ._processes import check_agree, describe_tree, spans_processes
 from ._tree import spec_names
 from .covariance import (
     cholesky_covariance,
@@ -124,6 +125,13 @@ def prepare_fit(loglik, init, data, method, covariance, options, names=None):
     obj, x, args, _ = bind(
         loglik, init, data, fname="loglik", pname="init", negate=True, per_observation=True
     )
+    if spans_processes(args):  # one program across processes: all must pass the same
+        check_agree(
+            {"parameter structure (init)": describe_tree(init), "starting values (init)": x,
+             "data shapes": describe_tree(args),
+             "method and options": repr((static, covariance, jax.tree_util.tree_leaves(option_data), names))},
+            "fit on data sharded over several processes",
+        )
     n = obj.spec.size
     # Newton, the covariance and the certificate hold about six dense n x n
     # matrices (Hessian, eigenvectors, covariance, correlation, ...).
