@@ -1,6 +1,7 @@
 """One process of a ``jax.distributed`` CPU job on 127.0.0.1, for tests/test_distributed.py.
 
-Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz MODE`` with MODE
+Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT MODE[+MODE...]``, the
+modes run in turn in one job (one launch, one JAX start-up per process):
 
 - ``batch``: ``fit_batch``, ``bootstrap`` and ``coverage_study`` with the global data;
 - ``shard``: ``shard_data`` + ``fit`` of one dataset, the whole dataset in every process;
@@ -10,7 +11,9 @@ Usage: ``python distributed_worker.py PROCESS_ID NUM_PROCESSES PORT OUT.npz MODE
 - ``die``: the last process exits right after joining.
 
 Each process sees 2 forced host devices and joins the job with gloo collectives. What it got
-(gathered on every process) is saved to OUT.npz; an error's message goes to OUT.txt.
+(gathered on every process) is saved to OUT.MODE.npz; a ValueError's message goes to
+OUT.MODE.txt and the next mode runs (the error is raised in every process, so none is left
+waiting in a collective).
 """
 
 import os
@@ -23,49 +26,54 @@ import jax  # noqa: E402
 jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
 
-def main() -> None:
-    pid, n, port, out, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-    # A peer that dies is noticed by the coordination service within the heartbeat timeout.
-    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=n,
-                               process_id=pid, initialization_timeout=60, heartbeat_timeout_seconds=10)
-    if mode == "die" and pid == n - 1:
-        os._exit(3)  # the last process dies mid-run, before the collective fit
+def run(mode, pid, n, out):
+    import jax
     import numpy as np
 
     import hessjax as hj
     import distributed_model as m
 
-    try:
-        if mode in ("batch", "die"):
-            fits = hj.fit_batch(m.loglik, m.INIT, m.DATA, progress=False)
-            one = hj.fit(m.loglik, m.INIT, m.DATA[0])
-            boot = hj.bootstrap(one, n_boot=16, key=3, progress=False)
-            study = hj.coverage_study(m.simulate, m.loglik, m.INIT_TRUE, n_rep=16, key=5, methods=("hessian",))
-            np.savez(out, mu=fits.params["mu"], ls=fits.params["ls"], se_mu=fits.se["mu"], se_ls=fits.se["ls"],
-                     valid=fits.diagnostics.is_valid, devices=jax.device_count(), processes=jax.process_count(),
-                     boot=boot.replicates, coverage_estimates=study.estimates["hessian"],
-                     coverage_se=study.standard_errors["hessian"])
-        elif mode in ("shard", "local", "uneven"):
-            X, Y = m.X, m.Y
-            if mode != "shard":
-                rows = np.array_split(np.arange(len(Y)), n)[pid]
-                if mode == "uneven":
-                    rows = np.arange(len(Y))[: len(rows) + (8 if pid == 0 else 0)]
-                X, Y = X[rows], Y[rows]
-            data = hj.shard_data(X, Y, process_local=mode != "shard")
-            res = hj.fit(m.logit_loglik, m.BETA0, *data)
-            robust = res.robust_cov()
-            np.savez(out, beta=res.params["beta"], se=res.se["beta"], cov=res.cov, hessian=res.hessian,
-                     loglik=res.loglik, valid=res.diagnostics.is_valid, robust=robust,
-                     newton_decrement=res.diagnostics.newton_decrement, nobs=res.nobs,
-                     devices=jax.device_count(), processes=jax.process_count())
-        elif mode == "structure":
-            init = dict(m.INIT, extra=0.0) if pid == n - 1 else m.INIT
-            hj.fit_batch(m.loglik, init, m.DATA, progress=False)
-    except ValueError as e:
-        with open(out.replace(".npz", ".txt"), "w") as f:
-            f.write(str(e))
-        raise
+    if mode in ("batch", "die"):
+        fits = hj.fit_batch(m.loglik, m.INIT, m.DATA, progress=False)
+        one = hj.fit(m.loglik, m.INIT, m.DATA[0])
+        boot = hj.bootstrap(one, n_boot=16, key=3, progress=False)
+        study = hj.coverage_study(m.simulate, m.loglik, m.INIT_TRUE, n_rep=16, key=5, methods=("hessian",))
+        np.savez(out, mu=fits.params["mu"], ls=fits.params["ls"], se_mu=fits.se["mu"], se_ls=fits.se["ls"],
+                 valid=fits.diagnostics.is_valid, devices=jax.device_count(), processes=jax.process_count(),
+                 boot=boot.replicates, coverage_estimates=study.estimates["hessian"],
+                 coverage_se=study.standard_errors["hessian"])
+    elif mode in ("shard", "local", "uneven"):
+        X, Y = m.X, m.Y
+        if mode != "shard":
+            rows = np.array_split(np.arange(len(Y)), n)[pid]
+            if mode == "uneven":
+                rows = np.arange(len(Y))[: len(rows) + (8 if pid == 0 else 0)]
+            X, Y = X[rows], Y[rows]
+        data = hj.shard_data(X, Y, process_local=mode != "shard")
+        res = hj.fit(m.logit_loglik, m.BETA0, *data)
+        robust = res.robust_cov()
+        np.savez(out, beta=res.params["beta"], se=res.se["beta"], cov=res.cov, hessian=res.hessian,
+                 loglik=res.loglik, valid=res.diagnostics.is_valid, robust=robust,
+                 newton_decrement=res.diagnostics.newton_decrement, nobs=res.nobs,
+                 devices=jax.device_count(), processes=jax.process_count())
+    elif mode == "structure":
+        init = dict(m.INIT, extra=0.0) if pid == n - 1 else m.INIT
+        hj.fit_batch(m.loglik, init, m.DATA, progress=False)
+
+
+def main() -> None:
+    pid, n, port, out, modes = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+    # A peer that dies is noticed by the coordination service within the heartbeat timeout.
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=n,
+                               process_id=pid, initialization_timeout=60, heartbeat_timeout_seconds=10)
+    if modes == "die" and pid == n - 1:
+        os._exit(3)  # the last process dies mid-run, before the collective fit
+    for mode in modes.split("+"):
+        try:
+            run(mode, pid, n, f"{out}.{mode}.npz")
+        except ValueError as e:
+            with open(f"{out}.{mode}.txt", "w") as f:
+                f.write(str(e))
     jax.distributed.shutdown()
 
 

@@ -30,14 +30,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(tmp_path, n: int, mode: str, timeout: float = TIMEOUT_S):
-    """Run ``n`` worker processes in ``mode``; ``(processes, logs, output paths)``."""
+def _launch(folder, n: int, modes: str, timeout: float = TIMEOUT_S):
+    """Run ``n`` worker processes through ``modes``; ``(processes, logs, output stems)``."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    outs = [tmp_path / f"p{i}.npz" for i in range(n)]
+    outs = [folder / f"p{i}" for i in range(n)]
     procs = [
         subprocess.Popen([sys.executable, str(HERE / "distributed_worker.py"), str(i), str(n), str(port),
-                          str(outs[i]), mode],
+                          str(outs[i]), modes],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for i in range(n)
     ]
@@ -50,19 +50,37 @@ def _launch(tmp_path, n: int, mode: str, timeout: float = TIMEOUT_S):
     return procs, logs, outs
 
 
-@pytest.mark.parametrize("n", [2, 4])
-def test_fit_batch_bootstrap_and_coverage_over_processes_equal_one_process(tmp_path, n):
+# One job per process count runs every mode in turn: a JAX start-up and the compilations
+# are the cost of these tests, not the tiny problems.
+MODES = {2: "batch+shard+local+uneven+structure", 4: "batch+local"}
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
     pytest.importorskip("jax.experimental.multihost_utils")
+    done = {}
+
+    def get(n):
+        if n not in done:
+            procs, logs, outs = _launch(tmp_path_factory.mktemp(f"job{n}"), n, MODES[n])
+            for p, log in zip(procs, logs):
+                assert p.returncode == 0, log[-3000:]
+            done[n] = outs
+        return done[n]
+
+    return get
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_fit_batch_bootstrap_and_coverage_over_processes_equal_one_process(job, n):
     from distributed_model import DATA, INIT, INIT_TRUE, loglik, simulate
 
-    procs, logs, outs = _launch(tmp_path, n, "batch")
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, log[-3000:]
+    outs = job(n)
     single = hj.fit_batch(loglik, INIT, DATA, progress=False)
     boot = hj.bootstrap(hj.fit(loglik, INIT, DATA[0]), n_boot=16, key=3, progress=False)
     study = hj.coverage_study(simulate, loglik, INIT_TRUE, n_rep=16, key=5, methods=("hessian",))
     for out in outs:
-        got = np.load(out)
+        got = np.load(f"{out}.batch.npz")
         assert int(got["processes"]) == n and int(got["devices"]) == 2 * n
         # Same keys, same replicates (the fits of each differ only by the device they ran on).
         np.testing.assert_allclose(got["boot"], boot.replicates, rtol=1e-12, atol=1e-14)
@@ -75,29 +93,16 @@ def test_fit_batch_bootstrap_and_coverage_over_processes_equal_one_process(tmp_p
         np.testing.assert_array_equal(got["valid"], np.asarray(single.diagnostics.is_valid))
 
 
-def test_a_process_that_dies_makes_the_others_fail_clearly_not_hang(tmp_path):
-    pytest.importorskip("jax.experimental.multihost_utils")
-    # The worker's heartbeat timeout is 10 s: the survivor is stopped well within this bound.
-    procs, logs, _ = _launch(tmp_path, 2, "die", timeout=90)
-    assert procs[1].returncode == 3  # the one that died
-    assert procs[0].returncode != 0  # the survivor failed instead of hanging ...
-    assert "another task died" in logs[0]  # ... and said why (JAX's coordination service)
-    assert not (tmp_path / "p0.npz").exists()
-
-
-@pytest.mark.parametrize(("n", "mode"), [(2, "shard"), (2, "local")])
-def test_one_dataset_split_by_observations_over_processes_equals_the_unsplit_fit(tmp_path, n, mode):
+@pytest.mark.parametrize(("n", "mode"), [(2, "shard"), (2, "local"), (4, "local")])
+def test_one_dataset_split_by_observations_over_processes_equals_the_unsplit_fit(job, n, mode):
     """``shard_data`` + ``fit``: the whole dataset in every process (``shard``) or each
     process's block of rows (``local``, ``process_local=True``)."""
-    pytest.importorskip("jax.experimental.multihost_utils")
     from distributed_model import BETA0, X, Y, logit_loglik
 
-    procs, logs, outs = _launch(tmp_path, n, mode)
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, log[-3000:]
+    outs = job(n)
     whole = hj.fit(logit_loglik, BETA0, X, Y)
     for out in outs:
-        got = np.load(out)
+        got = np.load(f"{out}.{mode}.npz")
         assert int(got["processes"]) == n and int(got["devices"]) == 2 * n and int(got["nobs"]) == len(Y)
         np.testing.assert_allclose(got["beta"], whole.params["beta"], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(got["se"], whole.se["beta"], rtol=1e-12)
@@ -110,12 +115,20 @@ def test_one_dataset_split_by_observations_over_processes_equals_the_unsplit_fit
 
 @pytest.mark.parametrize(("mode", "message"), [
     ("uneven", "the processes passed [56, 48] rows"),
-    ("structure", "passed a different parameter structure (init)"),
+    ("structure", "process(es) [1] passed a different parameter structure (init)"),
 ])
-def test_bad_combinations_across_processes_fail_in_every_process_with_a_clear_error(tmp_path, mode, message):
-    pytest.importorskip("jax.experimental.multihost_utils")
-    procs, logs, outs = _launch(tmp_path, 2, mode, timeout=90)
-    for p, out, log in zip(procs, outs, logs):
-        assert p.returncode != 0, log[-2000:]  # every process, not only the one at fault
-        text = out.with_suffix(".txt").read_text()
+def test_bad_combinations_across_processes_fail_in_every_process_with_a_clear_error(job, mode, message):
+    for out in job(2):  # raised in every process, not only the one at fault
+        text = Path(f"{out}.{mode}.txt").read_text()
         assert message in text, text
+        assert not Path(f"{out}.{mode}.npz").exists()
+
+
+def test_a_process_that_dies_makes_the_others_fail_clearly_not_hang(tmp_path):
+    pytest.importorskip("jax.experimental.multihost_utils")
+    # The worker's heartbeat timeout is 10 s: the survivor is stopped well within this bound.
+    procs, logs, outs = _launch(tmp_path, 2, "die", timeout=90)
+    assert procs[1].returncode == 3  # the one that died
+    assert procs[0].returncode != 0  # the survivor failed instead of hanging ...
+    assert "another task died" in logs[0]  # ... and said why (JAX's coordination service)
+    assert not Path(f"{outs[0]}.die.npz").exists()

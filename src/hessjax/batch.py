@@ -12,6 +12,7 @@ does the same for the observations of one large dataset.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import sys
 import time
@@ -200,6 +201,38 @@ def _to_host(leaf) -> np.ndarray:
     return np.asarray(leaf)
 
 
+@functools.lru_cache(maxsize=8)
+def _packer(mesh: Mesh) -> Callable:
+    """A program that packs every leaf of a batch output into one float64 ``(batch, k)``
+    array copied to every device of ``mesh``: the results of a batch over several
+    processes reach each process in one all-gather instead of one per leaf (each
+    about 4-5 ms over loopback gloo, measured; a fit result has about 40 leaves)."""
+
+    def pack(tree):
+        leaves = jax.tree_util.tree_leaves(tree)
+        return jnp.concatenate([jnp.reshape(x, (x.shape[0], -1)).astype(jnp.float64) for x in leaves], axis=1)
+
+    return jax.jit(pack, out_shardings=NamedSharding(mesh, PartitionSpec()))
+
+
+def _gathered(out: Any, mesh: Mesh) -> Any:
+    """``out`` (a batch output sharded over several processes) as NumPy in every process.
+
+    Integers and booleans travel as float64, which holds them exactly (statuses,
+    counts and flags are far below 2**53)."""
+    leaves, treedef = jax.tree_util.tree_flatten(out)
+    if not all(np.dtype(x.dtype).kind in "fiub" and x.ndim for x in leaves):
+        return jax.tree_util.tree_map(_to_host, out)
+    packed = _packer(mesh)(out)
+    host = np.asarray(packed.addressable_data(0))
+    pieces, k = [], 0
+    for x in leaves:
+        width = int(np.prod(x.shape[1:], dtype=np.int64))
+        pieces.append(host[:, k: k + width].reshape(x.shape).astype(x.dtype))
+        k += width
+    return jax.tree_util.tree_unflatten(treedef, pieces)
+
+
 def _mesh_spans_processes(mesh: Mesh | None) -> bool:
     return mesh is not None and any(d.process_index != jax.process_index() for d in mesh.devices.flat)
 
@@ -266,7 +299,8 @@ def map_chunks(
     dispatched before the previous result is copied to the host. Returns the results concatenated
     along the leading axis, padding removed, as NumPy arrays.
     """
-    if _mesh_spans_processes(mesh):
+    spans = _mesh_spans_processes(mesh)
+    if spans:
         check_agree(
             {"batched data": tuple(args), "batch layout (in_axes, chunk size)": f"{batched} {n_items} {size}"},
             "a batch over several processes",
@@ -282,6 +316,8 @@ def map_chunks(
             index = np.minimum(np.arange(c * size, (c + 1) * size), n_items - 1)
             chunk = _place(tuple(_take(a, b, index) for a, b in zip(args, batched)), batched, mesh)
             out = call(chunk)  # dispatched asynchronously
+            if spans:
+                out = _gathered(out, mesh)
             if not overlap:
                 out = jax.block_until_ready(out)
             if pending is not None:
