@@ -134,4 +134,4 @@ def test_batch_and_study_html_render():
     fits = hj.fit_batch(loglik, {"mu": 0.0, "ls": 0.0}, y, progress=False)
     assert "20 fits" in fits._repr_html_()
     boot = hj.bootstrap(fits[0], n_boot=50, key=0)
-    assert boot._repr_html_().startswith("<pre>") and "bootstrap" in boot._repr_html_()
+    assert boot._repr_html_().startswith("<pre style=\"white-space:pre-wrap\">") and "bootstrap" in boot._repr_html_()

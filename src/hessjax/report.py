@@ -86,6 +86,32 @@ def verdict(d) -> str:
             "the maximum (Newton decrement).")
 
 
+def certificate_rows(d) -> list[tuple[str, str, str]]:
+    """``(status, check, value and meaning)`` rows of one certificate, shared by the
+    text and HTML renderings; status is ``"ok"``, ``"NO"``, ``"-"`` (not judged) or
+    ``""`` (a number shown for information)."""
+
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "NO"
+
+    pd = bool(d.hessian_is_pd)
+    finite = not bool(np.any(np.asarray(d.nonfinite_derivative)))
+    return [
+        (mark(bool(d.converged)), "converged", "optimizer test, or within 1e-3 SE of the maximum"),
+        (mark(finite), "finite derivatives", "gradient and Hessian finite"),
+        (mark(pd), "hessian_is_pd", "observed information positive definite"),
+        (mark(not bool(d.is_saddle)), "not a saddle",
+         "negative curvature: a saddle point" if bool(d.is_saddle) else "no negative curvature"),
+        (mark(bool(d.at_maximum)), "newton_decrement", f"{float(d.newton_decrement):.3g} (g'H^-1g"
+         + (f"; {float(d.newton_step_se):.2g} SE from the maximum)" if pd else ")")),
+        (mark(bool(np.all(np.asarray(d.wald_adequate)))) if pd else "-", "wald_adequate",
+         "loglik drops as the Hessian predicts at +-1, +-1.96 SE" if pd else "not judged: no SEs"),
+        ("", "grad_norm", f"{float(d.grad_norm):.3g}"),
+        ("", "eigenvalues", f"min {float(d.min_eigenvalue):.4g}, max {float(d.max_eigenvalue):.4g}"),
+        ("", "condition_number", f"{float(d.condition_number):.3g} (correlation-scaled)"),
+    ]
+
+
 def render_diagnostics(d) -> str:
     """One-screen certificate."""
     if np.ndim(d.is_valid) != 0:
@@ -96,27 +122,9 @@ def render_diagnostics(d) -> str:
             f"positive definite information, {int(np.sum(d.is_saddle))} saddles."
         )
 
-    def mark(ok: bool) -> str:
-        return "ok " if ok else "NO "
-
-    pd = bool(d.hessian_is_pd)
-    wald_ok = pd and bool(np.all(np.asarray(d.wald_adequate)))
-    finite = not bool(np.any(np.asarray(d.nonfinite_derivative)))
-    lines = [
-        verdict(d),
-        f"  [{mark(bool(d.converged))}] converged             optimizer test, or within 1e-3 SE of the maximum",
-        f"  [{mark(finite)}] finite derivatives    gradient and Hessian finite",
-        f"  [{mark(pd)}] hessian_is_pd         observed information positive definite",
-        f"  [{mark(not bool(d.is_saddle))}] not a saddle          no negative curvature",
-        f"  [{mark(bool(d.at_maximum))}] newton_decrement      "
-        f"{float(d.newton_decrement):.3g} (g'H^-1g"
-        + (f"; {float(d.newton_step_se):.2g} SE from the maximum)" if pd else ")"),
-        f"  [{mark(wald_ok) if pd else ' - '}] wald_adequate         "
-        + ("loglik drops as the Hessian predicts at +-1, +-1.96 SE" if pd else "not judged: no SEs"),
-        f"        grad_norm             {float(d.grad_norm):.3g}",
-        f"        eigenvalues           min {float(d.min_eigenvalue):.4g}, max {float(d.max_eigenvalue):.4g}",
-        f"        condition_number      {float(d.condition_number):.3g} (correlation-scaled)",
-    ]
+    lines = [verdict(d)]
+    for status, check, text in certificate_rows(d):
+        lines.append(f"  [{status:^3}] {check:<21} {text}" if status else f"        {check:<21} {text}")
     problems = d.problems()
     if problems:
         lines.append("  Why, and what to do:")
@@ -170,59 +178,69 @@ def render_fit_text(result, level: float = 0.95) -> str:
     fmt = lambda r: "  ".join(  # noqa: E731
         str(c).ljust(w) if k == 0 else str(c).rjust(w) for k, (c, w) in enumerate(zip(r, widths))
     )
+    lines = [_fit_heading(result), fmt(head), "-" * len(fmt(head)), *[fmt(r) for r in rows]]
+    lines += _fit_notes(result, rows)
+    lines += ["", render_diagnostics(result.diagnostics)]
+    return "\n".join(lines)
+
+
+def _fit_heading(result) -> str:
     n = f", nobs = {result.nobs}" if result.nobs is not None else ""
-    lines = [
-        f"Maximum likelihood fit: loglik = {float(result.loglik):.6f}{n}, "
-        f"{len(result.names)} parameters"
+    return (
+        f"Maximum likelihood fit: loglik = {float(result.loglik):.6f}{n}, {len(result.names)} parameters"
         + (f" ({len(result.names) - len(result.fixed)} free, {len(result.fixed)} fixed)"
-           if getattr(result, "fixed", ()) else ""),
-        fmt(head),
-        "-" * len(fmt(head)),
-        *[fmt(r) for r in rows],
-    ]
+           if getattr(result, "fixed", ()) else "")
+    )
+
+
+def _fit_notes(result, rows) -> list[str]:
+    """The footnotes under the parameter table (a "!" marker, a forced pseudo-inverse)."""
+    notes = []
     if any(str(r[0]).endswith(" !") for r in rows):
-        lines.append("! the standard error and Wald interval of this parameter cannot be used "
+        notes.append("! the standard error and Wald interval of this parameter cannot be used "
                      "(see the reasons below)")
     if result.covariance_method == "pinv":
-        lines.append(
+        notes.append(
             "WARNING: covariance is a PSEUDO-INVERSE (forced on request); it is not the "
             "covariance of the estimate."
         )
-    lines += ["", render_diagnostics(result.diagnostics)]
-    return "\n".join(lines)
+    return notes
 
 
 def render_fit_html(result, level: float = 0.95) -> str:
     """HTML version of :func:`render_fit_text` for notebooks."""
     if np.ndim(result.loglik) != 0:
         return f"<pre>{html.escape(render_fit_text(result))}</pre>"
-    d = result.diagnostics
-    head = ["parameter", "estimate", "std err", "z", "P&gt;|z|", f"[{100 * level:g}%", "CI]"]
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-        for row in _rows(result, level)
-    )
-    forced = (
-        "<p><b>Covariance is a pseudo-inverse (forced on request), not a valid covariance.</b></p>"
-        if result.covariance_method == "pinv"
-        else ""
-    )
+    head = ("parameter", "estimate", "std err", "z", "P>|z|", f"[{100 * level:g}%", "CI]")
+    rows = list(_rows(result, level))
+    notes = "".join(f"<p><b>{html.escape(text)}</b></p>" for text in _fit_notes(result, rows))
     return (
-        f"<div><p>Maximum likelihood fit: loglik = {float(result.loglik):.6f}</p>"
-        f"<table><thead><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr></thead>"
-        f"<tbody>{body}</tbody></table>{forced}{render_diagnostics_html(d)}</div>"
+        f"<div><p>{html.escape(_fit_heading(result))}</p>{_html_table(head, rows)}"
+        f"{notes}{render_diagnostics_html(result.diagnostics)}</div>"
     )
+
+
+def se_column_keys(labels: list[str], used: int, limit: int = 100) -> tuple[list[str], list[str]]:
+    """Column headers for ``labels`` in a table ``used`` characters wide before them:
+    the labels themselves when the line fits in ``limit`` characters, else ``[1]``,
+    ``[2]``, ... with a key below the table (never cut to a prefix that two long
+    names can share)."""
+    if used + sum(max(len(k), 8) + 1 for k in labels) <= limit:
+        return list(labels), []
+    keys = [f"[{i + 1}]" for i in range(len(labels))]
+    return keys, [f"  {k} {label}" for k, label in zip(keys, labels)]
 
 
 def render_comparison(cmp) -> str:
     """Text report of a :class:`~hessjax.compare.HessianComparison`."""
     names = cmp.names
+    cw = max([len("candidate"), *(len(c.name) for c in cmp.candidates)])
     lines = [
         f"Hessian check at x ({len(names)} parameters): exact Hessian "
         f"{'positive definite' if cmp.exact_is_pd else 'NOT positive definite'}; "
         f"{'all candidates agree' if cmp.ok else 'some candidates disagree'} (rtol {cmp.rtol:g} on SEs)",
         "",
-        f"{'candidate':<28} {'ok':>3} {'PD':>3} {'max rel err':>11} {'rel Frob':>9} "
+        f"{'candidate':<{cw}} {'ok':>3} {'PD':>3} {'max rel err':>11} {'rel Frob':>9} "
         f"{'SE ratio min':>12} {'max':>8} {'angle':>7} {'KL':>9}",
     ]
     for c in cmp.candidates:
@@ -230,20 +248,22 @@ def render_comparison(cmp) -> str:
         lo = f"{finite.min():.4g}" if finite.size else "nan"
         hi = f"{finite.max():.4g}" if finite.size else "nan"
         lines.append(
-            f"{c.name:<28} {'yes' if c.ok else 'NO':>3} {'yes' if c.is_pd else 'NO':>3} "
+            f"{c.name:<{cw}} {'yes' if c.ok else 'NO':>3} {'yes' if c.is_pd else 'NO':>3} "
             f"{c.max_rel_element_error:11.3g} {c.rel_frobenius_error:9.3g} {lo:>12} {hi:>8} "
             f"{c.max_principal_angle:6.2f}° {c.kl_divergence:9.3g}"
         )
-    width = max(len(n) for n in names)
+    width = max(len("parameter"), *(len(n) for n in names))
+    keys, key_lines = se_column_keys([c.name for c in cmp.candidates], width + 13)
+    widths = [max(len(k), 8) for k in keys]
     lines += ["", "Standard errors (exact, then each candidate's ratio to exact):"]
-    header = f"{'parameter':<{width}} {'exact SE':>12}" + "".join(f" {c.name[:14]:>14}" for c in cmp.candidates)
-    lines.append(header)
+    lines.append(f"{'parameter':<{width}} {'exact SE':>12}" + "".join(f" {k:>{w}}" for k, w in zip(keys, widths)))
     for i, n in enumerate(names):
         row = f"{n:<{width}} {cmp.exact_se[i]:12.5g}"
-        for c in cmp.candidates:
+        for c, w in zip(cmp.candidates, widths):
             r = c.se_ratio[i]
-            row += f" {('neg var' if np.isnan(r) else f'{r:.4f}'):>14}"
+            row += f" {('neg var' if np.isnan(r) else f'{r:.4f}'):>{w}}"
         lines.append(row)
+    lines += key_lines
     lines += ["", "Verdicts:"]
     lines += [f"- {c.name}: {c.verdict}" for c in cmp.candidates]
     return "\n".join(lines)
@@ -325,27 +345,12 @@ def render_diagnostics_html(d) -> str:
     if np.ndim(d.is_valid) != 0:
         return f"<pre>{html.escape(render_diagnostics(d))}</pre>"
     color = "#d4edda" if bool(d.is_valid) else "#f8d7da"
-    pd = bool(d.hessian_is_pd)
-    rows = [
-        ("converged", "ok" if bool(d.converged) else "NO", "optimizer test, or within 1e-3 SE of the maximum"),
-        ("finite derivatives", "NO" if bool(np.any(np.asarray(d.nonfinite_derivative))) else "ok",
-         "gradient and Hessian finite"),
-        ("hessian_is_pd", "ok" if pd else "NO", "observed information positive definite"),
-        ("is_saddle", "NO" if bool(d.is_saddle) else "ok", "negative curvature"),
-        ("newton_decrement", f"{float(d.newton_decrement):.3g}",
-         f"g'H^-1g; {float(d.newton_step_se):.2g} SE from the maximum" if pd else "g'H^-1g"),
-        ("wald_adequate",
-         ("ok" if bool(np.all(np.asarray(d.wald_adequate))) else "NO") if pd else "-",
-         "loglik drops as the Hessian predicts at +-1, +-1.96 SE" if pd else "not judged: no SEs"),
-        ("grad_norm", f"{float(d.grad_norm):.3g}", "max |gradient|"),
-        ("eigenvalues", f"{float(d.min_eigenvalue):.4g} .. {float(d.max_eigenvalue):.4g}", "observed information"),
-        ("condition_number", f"{float(d.condition_number):.3g}", "correlation-scaled"),
-    ]
+    rows = [(check, status, text) for status, check, text in certificate_rows(d)]
     problems = "".join(f"<li>{html.escape(s)}</li>" for s in d.problems())
     directions = "".join(f"<li>{html.escape(s)}</li>" for s in d.directions())
     return (
         f"<div style='background:{color};padding:4px'><p><b>{html.escape(verdict(d))}</b></p>"
-        f"{_html_table(('check', 'value', 'meaning'), rows)}"
+        f"{_html_table(('check', 'status', 'value and meaning'), rows)}"
         + (f"<ul>{problems}</ul>" if problems else "")
         + (f"<ul>{directions}</ul>" if directions else "")
         + "</div>"
@@ -383,7 +388,7 @@ def render_comparison_html(cmp) -> str:
 
 def render_text_html(text: str) -> str:
     """Preformatted HTML of a text report (tables that are already aligned)."""
-    return f"<pre>{html.escape(text)}</pre>"
+    return f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre>'
 
 
 def render_candidate(c, names=None) -> str:
