@@ -268,3 +268,15 @@ def test_no_deadlock_with_a_two_thread_cpu_pool():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "20000"
+
+
+def test_progress_is_one_plain_line_per_chunk_when_stderr_is_not_a_terminal(capsys):
+    """A log file gets '...: k/n fits' lines, not carriage returns that run together."""
+    y = np.random.default_rng(1).normal(1.0, 2.0, size=(103, 30))
+    hj.fit_batch(normal_loglik, INIT, y, chunk_size=25, progress=True)  # 5 chunks
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [line for line in err.splitlines() if line.startswith("fit_batch:")]
+    assert [line.split(" fits")[0] for line in lines] == [
+        f"fit_batch: {k}/103" for k in (25, 50, 75, 100, 103)
+    ]

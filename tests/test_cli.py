@@ -70,6 +70,16 @@ def test_demo_report_and_timing(demo):
                  "central FD", "exact (hessjax)", "Certificate", "Verdict", "records the path"):
         assert part in text
     assert "wrong by up to a factor" in text
+    # The comparison is labelled with the model's names, not x[i], in tables and verdicts.
+    assert demo.comparison.names == NAMES and "x[" not in text and "x[" not in str(demo.comparison)
+    assert "SE of conc" in text
+    # Without statsmodels the column is missing, and one line says which extra adds it.
+    assert "hessjax[compare]" not in text or "statsmodels approx_hess" not in demo.se
+    import dataclasses
+
+    lean = dataclasses.replace(demo, se={k: v for k, v in demo.se.items() if "statsmodels" not in k})
+    lines = [line for line in render_demo(lean).splitlines() if "hessjax[compare]" in line]
+    assert len(lines) == 1 and "statsmodels approx_hess" in lines[0]
     assert demo.seconds < 30  # the budget, compile included (informational: CI is slower)
 
 

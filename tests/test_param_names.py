@@ -147,3 +147,21 @@ def test_names_use_shapes_only():
 def test_names_of_empty_leaf_and_row_vector():
     assert hj.param_names({"a": np.zeros((0,)), "b": 1.0}) == ["b"]
     assert hj.param_names({"a": np.zeros((1, 3))}) == ["a[0,0]", "a[0,1]", "a[0,2]"]
+
+
+def test_compare_and_check_hessian_take_names_for_a_flat_array():
+    """``names=`` labels a flat ``x`` in the tables, the verdicts and the candidate report."""
+    f = lambda p: jnp.sum((p - 1.0) ** 2) + 0.5 * p[0] * p[1]  # noqa: E731
+    x = np.ones(2)
+    wrong = np.array([[2.0, 0.5], [0.5, 20.0]])  # the SE of "rate" is off
+    cmp = hj.compare_hessians(f, x, candidates={"mine": wrong}, include=(), names=["shape", "rate"])
+    assert cmp.names == ("shape", "rate") and "x[" not in str(cmp)
+    assert "rate" in cmp["mine"].verdict
+    rep = hj.check_hessian(f, x, wrong, names=("shape", "rate"))
+    assert "shape" in str(rep) and "x[" not in str(rep)
+    with pytest.raises(ValueError, match="`names` has 3 names for 2 parameters"):
+        hj.compare_hessians(f, x, include=(), names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="repeats"):
+        hj.check_hessian(f, x, wrong, names=["a", "a"])
+    with pytest.raises(ValueError, match="sequence of strings"):
+        hj.compare_hessians(f, x, include=(), names="ab")

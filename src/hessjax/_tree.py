@@ -190,6 +190,28 @@ def spec_names(spec: ParamSpec) -> tuple[str, ...]:
     return names
 
 
+def check_names(names: Any, default: tuple[str, ...], argname: str = "names") -> tuple[str, ...]:
+    """``names`` (one distinct string per parameter) as a tuple, or ``default`` when None.
+
+    For inputs that are flat arrays, whose own names are ``x[0], x[1], ...``; raises a
+    ``ValueError`` naming ``argname`` and the expected count otherwise.
+    """
+    if names is None:
+        return tuple(default)
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"`{argname}` must be a sequence of strings, one per parameter, got {names!r}.")
+    names = tuple(names)
+    if len(names) != len(default):
+        raise ValueError(
+            f"`{argname}` has {len(names)} names for {len(default)} parameters; pass one per "
+            f"parameter, in the order {list(default)[:6]}{' ...' if len(default) > 6 else ''}."
+        )
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"`{argname}` repeats {dup}: each parameter needs its own name.")
+    return names
+
+
 def _path_label(path) -> str:
     label = ""
     for entry in path:

@@ -141,12 +141,15 @@ def _chunk_size(chunk_size, n_fits: int, per_fit: int, budget: int, n_devices: i
 
 # -- progress -----------------------------------------------------------------------------
 class _Progress:
-    """tqdm when installed, else one self-overwriting line on stderr."""
+    """On a terminal, tqdm when installed, else one self-overwriting line on stderr; when
+    stderr is a file or a pipe (a log, a batch job), one plain line per chunk."""
 
     def __init__(self, total: int, enabled: bool):
         self.total, self.done, self.enabled, self.start = total, 0, enabled, time.perf_counter()
         self.bar = None
-        if enabled:
+        isatty = getattr(sys.stderr, "isatty", None)
+        self.terminal = bool(isatty and isatty())
+        if enabled and self.terminal:
             try:
                 from tqdm.auto import tqdm
 
@@ -162,7 +165,8 @@ class _Progress:
             self.bar.update(n)
             return
         elapsed = time.perf_counter() - self.start
-        sys.stderr.write(f"\rfit_batch: {self.done}/{self.total} fits, {elapsed:.1f} s")
+        line = f"fit_batch: {self.done}/{self.total} fits, {elapsed:.1f} s"
+        sys.stderr.write(f"\r{line}" if self.terminal else f"{line}\n")
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -170,7 +174,7 @@ class _Progress:
             return
         if self.bar is not None:
             self.bar.close()
-        else:
+        elif self.terminal:
             sys.stderr.write("\n")
             sys.stderr.flush()
 

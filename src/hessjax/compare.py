@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from ._precision import EPS, float64_entry_point
-from ._tree import spec_names
+from ._tree import check_names, spec_names
 from .approximations import FDHessian, default_step, fd_hessian
 from .covariance import gated_covariance
 from .objective import bind
@@ -103,9 +103,10 @@ class CandidateReport:
     ok: bool
     verdict: str
     asymmetry: float = 0.0  # ||M - M'||_F / ||M||_F of the matrix as given (before symmetrizing)
+    names: tuple = ()  # the parameter names (x[i] for a flat array unless names= was given)
 
     def __str__(self) -> str:
-        return render_candidate(self)
+        return render_candidate(self, self.names or None)
 
     def _repr_html_(self) -> str:
         return render_text_html(str(self))
@@ -408,6 +409,7 @@ def _report(name: str, cand: Candidate, exact: np.ndarray, x, names, exact_is_pd
         ok=ok,
         verdict=_explain(info, cand, exact, exact_is_pd, x, names, rtol, suggest_step),
         asymmetry=asymmetry,
+        names=tuple(names),
     )
 
 
@@ -491,6 +493,7 @@ def compare_hessians(
     include: tuple | None = None,
     bfgs_start: Any = None,
     rtol: float = 0.01,
+    names: Any = None,
 ) -> HessianComparison:
     """Compare Hessian approximations with the exact Hessian of ``f`` at ``x``.
 
@@ -520,6 +523,9 @@ def compare_hessians(
         A candidate is ``ok`` when symmetric (to rounding,
         :func:`symmetry_tolerance`), positive definite and every implied
         standard error is within ``rtol`` of the exact one.
+    names : sequence of str, optional
+        One name per parameter, for a flat array ``x`` (whose own names are
+        ``x[0], x[1], ...``); used in the tables, verdicts and plots.
 
     Returns
     -------
@@ -530,7 +536,7 @@ def compare_hessians(
     ------
     ValueError
         An unknown name in ``include`` (with the valid names and the closest
-        one), or ``"bfgs"`` in ``include`` without ``bfgs_start``; a
+        one); ``names`` not one distinct string per parameter; or ``"bfgs"`` in ``include`` without ``bfgs_start``; a
         :class:`Candidate` whose ``kind`` is not ``"hessian"``,
         ``"inverse"`` or ``"covariance"``; a candidate that is not
         ``(n, n)``; ``x`` with no elements; ``f`` not returning a scalar; a
@@ -567,9 +573,9 @@ def compare_hessians(
     True
     """
     obj, x_flat, args64, _ = bind(f, x, args, pname="x")
+    names = check_names(names, spec_names(obj.spec))
     exact = np.asarray(obj.hessian_jit(x_flat, args64))
     exact = 0.5 * (exact + exact.T)
-    names = spec_names(obj.spec)
     x_np = np.asarray(x_flat, dtype=np.float64)
     exact_is_pd = _is_pd(exact)
     if include is None:
@@ -603,14 +609,17 @@ def _as_candidate(value: Any) -> Candidate:
 
 
 @float64_entry_point
-def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False, rtol: float = 0.01) -> CandidateReport:
+def check_hessian(
+    f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False, rtol: float = 0.01, names: Any = None
+) -> CandidateReport:
     """Check one matrix against the exact Hessian of ``f`` at ``x``.
 
     ``H`` is a Hessian, or with ``inverse=True`` an inverse Hessian / covariance;
     pass a :class:`Candidate` (e.g. ``Candidate(H, "hessian", "fd", step=h)``
     or ``Candidate(res.hess_inv, "inverse", "quasi-newton")``) or an
     :class:`FDHessian` to have the gap explained by its source. Returns the :class:`CandidateReport`
-    (``.ok``, ``.verdict``, metrics).
+    (``.ok``, ``.verdict``, metrics); ``names`` (one per parameter) labels a
+    flat ``x`` in its report.
 
     A matrix that is not symmetric beyond rounding is not ``ok`` (its
     symmetric part could agree while its elements do not). When ``H`` fails
@@ -622,7 +631,8 @@ def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False
     Raises
     ------
     ValueError
-        If ``H`` is not ``(n, n)`` for the ``n`` parameters of ``x``; a
+        If ``H`` is not ``(n, n)`` for the ``n`` parameters of ``x``; ``names``
+        is not one distinct string per parameter; a
         :class:`Candidate` has an unknown ``kind``; ``x`` has no elements;
         ``f`` does not return a scalar; or ``f(x, *args)`` fails while
         tracing (a missing key, mismatched shapes or signature).
@@ -648,7 +658,7 @@ def check_hessian(f: Callable, x: Any, H: Any, *args: Any, inverse: bool = False
     'this is the exact Hessian times -1: you passed the Hessian o'
     """
     candidate = H if isinstance(H, (Candidate, FDHessian)) else Candidate(H, "inverse" if inverse else "hessian", "user")
-    cmp = compare_hessians(f, x, *args, candidates={"candidate": candidate}, include=(), rtol=rtol)
+    cmp = compare_hessians(f, x, *args, candidates={"candidate": candidate}, include=(), rtol=rtol, names=names)
     return cmp.candidates[0]
 
 
