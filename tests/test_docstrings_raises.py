@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import jax.numpy as jnp
@@ -156,6 +157,7 @@ SPOT_CHECKS = {
     "check_scipy_result": (TypeError, lambda: hj.check_scipy_result(_scalar, object())),
     "extreme_eigenvalues": (ValueError, lambda: hj.extreme_eigenvalues(lambda b: -_scalar(b), np.zeros(2), k=0)),
     "minimize_newton_cg": (ValueError, lambda: hj.minimize_newton_cg(_scalar, np.zeros(2), max_cg_steps=0)),
+    "plot_bootstrap": (ValueError, lambda: hj.plot_bootstrap(SimpleNamespace(names=("mu",)), names=["a", "b"])),
 }
 
 

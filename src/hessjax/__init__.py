@@ -48,9 +48,11 @@ from .fit import fit as fit
 from .results import LeastSquaresResult as LeastSquaresResult
 from .least_squares import least_squares as least_squares
 from .plots import plot_bfgs_trace as plot_bfgs_trace
+from .plots import plot_bootstrap as plot_bootstrap
 from .plots import plot_comparison as plot_comparison
 from .plots import plot_step_sweep as plot_step_sweep
 from .plots import plot_contour as plot_contour
+from .plots import plot_coverage as plot_coverage
 from .plots import plot_profile as plot_profile
 from .plots import plot_profiles as plot_profiles
 from .profile import ProfileResult as ProfileResult
@@ -120,6 +122,8 @@ __all__ = [
     "plot_profile",
     "plot_profiles",
     "plot_contour",
+    "plot_bootstrap",
+    "plot_coverage",
     "bfgs_trace",
     "BFGSTrace",
     "check_hessian",
