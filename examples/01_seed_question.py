@@ -23,7 +23,7 @@ What to look for in the output:
   lost in rounding noise); statsmodels (a scaled step) and the exact Hessian
   agree;
 - the verdicts: "a quasi-Newton matrix records the path" for ``hess_inv``, and
-  "the step 1e-05 is too small for x[2]" (``conc``) for the hand-written FD;
+  "the step 1e-05 is too small for conc" for the hand-written FD;
 - the certificate: SciPy's estimate is a strict maximum (positive-definite
   information, tiny Newton decrement), so the disagreement is in the matrices,
   not in the point; hessjax's own fit gives the same estimate and "VALID".
@@ -149,9 +149,8 @@ def main(smoke: bool = False) -> None:
         cells = " ".join(_fmt_se(se[k][i], exact[i]) for k in se)
         print(f"   {name:<10} {exact[i]:18.4g} {cells}")
 
-    print("\n3. hessjax explains each matrix: hj.check_scipy_result(negloglik, res, X, y)")
-    print("   (x[0..3] = intercept, age, conc, log_alpha)\n")
-    cmp = hj.check_scipy_result(negloglik, res, X, y)
+    print("\n3. hessjax explains each matrix: hj.check_scipy_result(negloglik, res, X, y, names=NAMES)\n")
+    cmp = hj.check_scipy_result(negloglik, res, X, y, names=NAMES)
     print(cmp)
 
     print("\n   ... and the user's own matrices: hj.compare_hessians(..., candidates=...)\n")
@@ -166,6 +165,7 @@ def main(smoke: bool = False) -> None:
             "hand FD eps=1e-5": hj.Candidate(hessian_fd(f, res.x, eps=1e-5), "hessian", "fd", step=1e-5),
         },
         include=(),
+        names=NAMES,
     )
     print(cmp_user)
 
@@ -184,6 +184,13 @@ def main(smoke: bool = False) -> None:
     )
     print("   Exact SEs:", "  ".join(f"{n} {s:.4g}" for n, s in zip(NAMES, fit.se_vector)))
     print(f"\n({time.perf_counter() - start:.1f} s, JAX compilation included)")
+
+    folder = os.environ.get("HESSJAX_FIGURE_DIR")  # the docs build sets it to collect the figures
+    if folder:  # needs matplotlib (the `plot` extra)
+        os.makedirs(folder, exist_ok=True)
+        hj.plot_comparison(cmp, path=os.path.join(folder, "check_scipy_result.png"))
+        hj.plot_comparison(cmp_user, path=os.path.join(folder, "your_own_matrices.png"))
+        print("\nhj.plot_comparison(cmp) and hj.plot_comparison(cmp_user) drew the figures below")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,13 @@ def main(smoke: bool = False) -> None:
     print("exact-Hessian SEs; with a correctly specified model all three agree.")
     print(f"\n({time.perf_counter() - t0:.1f} s)")
 
+    folder = os.environ.get("HESSJAX_FIGURE_DIR")  # the docs build sets it to collect the figures
+    if folder:  # needs matplotlib (the `plot` extra)
+        os.makedirs(folder, exist_ok=True)
+        hj.plot_coverage(study, path=os.path.join(folder, "coverage.png"))
+        hj.plot_bootstrap(boot, path=os.path.join(folder, "bootstrap.png"))
+        print("\nhj.plot_coverage(study) and hj.plot_bootstrap(boot) drew the figures below")
+
 
 if __name__ == "__main__":
     main(smoke=os.environ.get("HESSJAX_SMOKE") == "1")

@@ -14,7 +14,8 @@ Hessian of the negative log-likelihood at the estimate:
 3. ``hj.fd_hessian``: hessjax's own FD Hessians with their error estimates;
 4. ``hj.step_sweep``: the error of a fixed-step FD Hessian across steps (the
    V-shaped curve) and the best step; ``hj.plot_step_sweep`` draws it to a file
-   in a temporary directory when matplotlib is installed.
+   in a temporary directory when matplotlib is installed (into the folder
+   ``$HESSJAX_FIGURE_DIR`` instead, when that is set, as the docs build does).
 
 What to look for in the output: "ok = True" for the scaled-step FD Hessian
 and "ok = False" with "negative variance for x[1]" (b1) for the fixed step
@@ -153,12 +154,15 @@ def main(smoke: bool = False) -> None:
     except ImportError:
         print("\n(matplotlib not installed: skipping hj.plot_step_sweep)")
     else:
+        folder = os.environ.get("HESSJAX_FIGURE_DIR")  # the docs build sets it to keep the figure
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # e.g. font-cache notices from matplotlib
-            path = os.path.join(tmp, "step_sweep.png")
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder or tmp, "step_sweep.png")
             hj.plot_step_sweep(sweep, path=path)
-            print(f"\nhj.plot_step_sweep(sweep, path=...) wrote {os.path.getsize(path)} bytes "
-                  "(to a temporary directory, removed again)")
+            where = "(the figure below)" if folder else "(to a temporary directory, removed again)"
+            print(f"\nhj.plot_step_sweep(sweep, path=...) wrote {os.path.getsize(path)} bytes {where}")
     print(f"\n({time.perf_counter() - t0:.1f} s)")
 
 

@@ -17,7 +17,8 @@ compare_lr_test, wald_test) reach for, on exact Hessians:
 4. The profile of sigma and the 95% joint region of the two free
    coefficients (``fit.profile``, ``fit.contour``); with matplotlib installed,
    ``hj.plot_profile`` and ``hj.plot_contour`` draw them to a temporary
-   directory.
+   directory (to ``$HESSJAX_FIGURE_DIR`` when that is set, as the docs build
+   does).
 
 What to look for: "one-sided profile interval [0.926, 1]", the LR and Wald
 statistics close to each other (a nearly quadratic likelihood), and the
@@ -100,10 +101,15 @@ def main() -> None:
     except ImportError:
         print("   (matplotlib not installed: no figures)")
         return
-    with tempfile.TemporaryDirectory() as folder:
-        hj.plot_profile(full, "sigma", path=os.path.join(folder, "profile.png"))
-        hj.plot_contour(full, "beta[0]", "beta[1]", n_points=24, path=os.path.join(folder, "contour.png"))
-        print(f"   drew profile.png and contour.png ({len(os.listdir(folder))} figures)")
+    keep = os.environ.get("HESSJAX_FIGURE_DIR")  # the docs build sets it to keep the figures
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [os.path.join(keep or tmp, name) for name in ("profile.png", "contour.png")]
+        hj.plot_profile(full, "sigma", path=paths[0])
+        hj.plot_contour(full, "beta[0]", "beta[1]", n_points=24, path=paths[1])
+        print(f"   drew profile.png and contour.png ({sum(map(os.path.isfile, paths))} figures"
+              + (", below)" if keep else ")"))
 
 
 if __name__ == "__main__":

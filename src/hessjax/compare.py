@@ -663,12 +663,15 @@ def check_hessian(
 
 
 @float64_entry_point
-def check_scipy_result(f: Callable, result: Any, *args: Any, rtol: float = 0.01) -> HessianComparison:
+def check_scipy_result(
+    f: Callable, result: Any, *args: Any, rtol: float = 0.01, names: Any = None
+) -> HessianComparison:
     """Check a SciPy ``OptimizeResult``'s ``hess_inv`` at ``result.x`` in one call.
 
     ``f(x, *args)`` is the minimized objective written in ``jax.numpy``. The
     report puts ``hess_inv`` next to the exact Hessian and the central and
-    Richardson finite differences.
+    Richardson finite differences; ``names`` (one per entry of ``result.x``)
+    labels the parameters.
 
     Raises
     ------
@@ -680,7 +683,7 @@ def check_scipy_result(f: Callable, result: Any, *args: Any, rtol: float = 0.01)
         value.
     ValueError
         If ``hess_inv`` is not ``(n, n)`` for the ``n`` entries of
-        ``result.x``; ``f`` does not return a scalar; or ``f(x, *args)``
+        ``result.x``; ``names`` is not one distinct string per entry; ``f`` does not return a scalar; or ``f(x, *args)``
         fails while tracing (a missing key, mismatched shapes or signature).
 
     Warns
@@ -705,5 +708,5 @@ def check_scipy_result(f: Callable, result: Any, *args: Any, rtol: float = 0.01)
     return compare_hessians(
         f, np.asarray(result.x, dtype=np.float64), *args,
         candidates={"scipy hess_inv": Candidate(result.hess_inv, "inverse", "quasi-newton")},
-        include=("central", "richardson"), rtol=rtol,
+        include=("central", "richardson"), rtol=rtol, names=names,
     )
