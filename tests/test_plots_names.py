@@ -250,3 +250,10 @@ def test_coverage_shows_the_nominal_level_and_the_mc_noise_band(study):
     np.testing.assert_allclose([ys.min(), ys.max()], [study.level - half, study.level + half], rtol=1e-12)
     assert ax.get_title() and ax.get_ylabel() and ax.get_xlabel() == "parameter"
     _assert_legends_clear_of_data(fig)
+
+
+def test_coverage_names_override_and_must_match(study):
+    fig = hj.plot_coverage(study, names=["b_age", "b0", "log dispersion"])
+    assert _labels(fig.axes[0].get_xticklabels()) == ["b_age", "b0", "log dispersion"]
+    with pytest.raises(ValueError, match="1 names for 3 parameters"):
+        hj.plot_coverage(study, names=["only one"])

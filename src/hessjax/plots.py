@@ -433,7 +433,7 @@ def plot_bootstrap(boot, path: str | None = None, names: Sequence[str] | None = 
     return _finish(fig, path)
 
 
-def plot_coverage(study, path: str | None = None):
+def plot_coverage(study, path: str | None = None, names: Sequence[str] | None = None):
     """Empirical coverage per parameter and SE method, with Monte Carlo error bars.
 
     For a :class:`CoverageStudy`: each point is the fraction of replications
@@ -451,6 +451,9 @@ def plot_coverage(study, path: str | None = None):
         From :func:`hessjax.coverage_study`.
     path : str, optional
         Where to save the figure.
+    names : sequence of str, optional
+        One name per parameter, overriding ``study.names`` (e.g. for a flat
+        ``true_params`` array, whose own names are ``x[0], x[1], ...``).
 
     Returns
     -------
@@ -460,6 +463,8 @@ def plot_coverage(study, path: str | None = None):
     ------
     ImportError
         If matplotlib is not installed (the ``plot`` extra).
+    ValueError
+        If ``names`` is not one distinct string per parameter.
     OSError
         If ``path`` is given and cannot be written (from matplotlib's
         ``savefig``, which also raises ``ValueError`` for an unknown file
@@ -478,8 +483,9 @@ def plot_coverage(study, path: str | None = None):
     >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
     ['log_sigma', 'mu']
     """
+    names = list(check_names(names, tuple(study.names)))
     plt = _pyplot()
-    names, methods, level = list(study.names), study.methods, study.level
+    methods, level = study.methods, study.level
     fig, ax = plt.subplots(figsize=(float(np.clip(0.3 * len(names) * len(methods) + 4.5, 7.0, 20.0)), 4),
                            layout="constrained")
     noise = 2.0 * np.sqrt(level * (1.0 - level) / study.n_rep)
