@@ -615,7 +615,7 @@ def test_pinv_covariance_on_singular_model_is_flagged():
     text = res.summary()
     assert "PSEUDO-INVERSE" in text
     assert "NOT VALID" in text
-    assert "pseudo-inverse" in res._repr_html_()
+    assert "pseudo-inverse" in res._repr_html_().lower()
 
 
 def test_default_covariance_on_singular_model_is_nan():
