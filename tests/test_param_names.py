@@ -165,3 +165,48 @@ def test_compare_and_check_hessian_take_names_for_a_flat_array():
         hj.check_hessian(f, x, wrong, names=["a", "a"])
     with pytest.raises(ValueError, match="sequence of strings"):
         hj.compare_hessians(f, x, include=(), names="ab")
+
+
+def _normal_flat(p, y):
+    return -0.5 * ((y - p[0]) / jnp.exp(p[1])) ** 2 - p[1]
+
+
+Y_NAMES = np.random.default_rng(7).normal(1.0, 2.0, size=40)
+
+
+def test_fit_names_label_a_flat_init_everywhere():
+    """``fit(..., names=)``: summary, profile, wald_test, bounds and fixed use the user's names."""
+    res = hj.fit(_normal_flat, np.zeros(2), Y_NAMES, names=["mu", "log_sigma"])
+    assert res.names == ("mu", "log_sigma") and "x[" not in res.summary()
+    n, ybar, sd = len(Y_NAMES), Y_NAMES.mean(), Y_NAMES.std()  # closed form MLE
+    np.testing.assert_allclose(res.params, [ybar, np.log(sd)], rtol=1e-10)
+    np.testing.assert_allclose(res.se[0], sd / np.sqrt(n), rtol=1e-9)
+    assert res.wald_test("mu").df == 1
+    lo, hi = res.conf_int(method="profile")[0]
+    assert lo < ybar < hi
+    # bounds and fixed by the user's names; the natural result keeps them
+    b = hj.fit(_normal_flat, np.array([0.5, 0.0]), Y_NAMES, names=["mu", "log_sigma"],
+               bounds={"mu": (0.0, None)}, fixed="log_sigma")
+    assert b.names == ("mu", "log_sigma") and b.fixed == ("log_sigma",)
+    np.testing.assert_allclose(b.params[0], ybar, rtol=1e-9)  # sigma fixed at 1: mean is the MLE
+    assert "log_sigma" in b.summary() and "fixed" in b.summary()
+    boot = hj.bootstrap(b, n_boot=8, key=0, progress=False)
+    assert boot.names == ("mu", "log_sigma")
+    with pytest.raises(ValueError, match="`names` has 1 names for 2 parameters"):
+        hj.fit(_normal_flat, np.zeros(2), Y_NAMES, names=["mu"])
+    with pytest.raises(ValueError, match="unknown|not a parameter|valid"):
+        hj.fit(_normal_flat, np.zeros(2), Y_NAMES, names=["mu", "log_sigma"], bounds={"x[0]x": (0, None)})
+
+
+def test_fit_batch_and_least_squares_take_names():
+    fits = hj.fit_batch(_normal_flat, np.zeros(2), np.stack([Y_NAMES, Y_NAMES + 1.0]), names=("mu", "ls"),
+                        progress=False)
+    assert fits.names == ("mu", "ls") and fits[1].names == ("mu", "ls")
+    np.testing.assert_allclose(fits.params[:, 0], [Y_NAMES.mean(), Y_NAMES.mean() + 1.0], rtol=1e-10)
+    x = np.linspace(0.0, 1.0, 20)
+    y = 2.0 + 3.0 * x + np.random.default_rng(3).normal(scale=0.1, size=20)
+    line = lambda p, x, y: y - p[0] - p[1] * x  # noqa: E731
+    ls = hj.least_squares(line, np.zeros(2), x, y, names=["a", "b"])
+    assert ls.names == ("a", "b") and "x[" not in ls.summary()
+    again = hj.least_squares(line, np.zeros(2), x, y)  # the same function: names are in the program key
+    assert again.names == ("x[0]", "x[1]")

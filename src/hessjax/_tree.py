@@ -228,22 +228,25 @@ def _path_label(path) -> str:
     return label
 
 
-def name_groups(spec: ParamSpec) -> dict[str, tuple[int, ...]]:
+def name_groups(spec: ParamSpec, names: tuple[str, ...] | None = None) -> dict[str, tuple[int, ...]]:
     """Every name a user may give a parameter by, to its flat indices.
 
-    The flattened names of :func:`param_names` (``"beta[2]"``) map to one
-    index; a leaf's own label (``"beta"``) and a top-level key of a dict
-    ``init`` (``"coef"`` for ``{"coef": {"a": .., "b": ..}}``) map to all of
-    their elements, in ``ravel_pytree`` order.
+    The flattened names of :func:`param_names` (``"beta[2]"``), or the
+    user's ``names`` in their place, map to one index; a leaf's own label
+    (``"beta"``) and a top-level key of a dict ``init`` (``"coef"`` for
+    ``{"coef": {"a": .., "b": ..}}``) map to all of their elements, in
+    ``ravel_pytree`` order.
     """
     template = jax.tree_util.tree_unflatten(spec.treedef, [np.zeros(shape) for shape in spec.shapes])
     groups: dict[str, list[int]] = {}
-    flat = spec_names(spec)
+    flat = spec_names(spec) if names is None else tuple(names)
     for i, name in enumerate(flat):
         groups.setdefault(name, []).append(i)
     start = 0
     for (path, _), stop in zip(jax.tree_util.tree_flatten_with_path(template)[0], spec.offsets):
         for label in {_path_label(path) or "x", _path_label(path[:1]) or "x"}:
+            if names is not None and label in names:
+                continue  # the user's name for one element wins over a leaf label
             members = groups.setdefault(label, [])
             members.extend(i for i in range(start, stop) if i not in members)
         start = stop

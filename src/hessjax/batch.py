@@ -353,7 +353,7 @@ def run_batch(
 ) -> FitResult:
     """The eager shell of :func:`fit_batch` without warnings (float64 scope required)."""
     axes = _normalize_axes(in_axes, len(data))
-    problem = constrain(loglik, init, bounds, fixed)
+    problem = constrain(loglik, init, bounds, fixed, names)
     if problem is not None:  # fit free coordinates; bounds and fixed values are shared data
         c = problem.constraints
         inner = run_batch(
@@ -427,6 +427,7 @@ def fit_batch(
     devices: Sequence | None = None,
     bounds: dict | None = None,
     fixed: Any = None,
+    names: Any = None,
     **options: Any,
 ) -> FitResult:
     """Fit many datasets of the same shape at once: one compiled, vmapped program.
@@ -454,7 +455,7 @@ def fit_batch(
     progress : bool
         Show a progress bar (tqdm if installed, else a line on stderr) when
         there is more than one chunk.
-    method, covariance, bounds, fixed, **options
+    method, covariance, bounds, fixed, names, **options
         As for :func:`hessjax.fit` (the same bounds and fixed values for every fit).
     max_bytes : int, optional
         Memory budget of one chunk, for the default ``chunk_size``.
@@ -518,7 +519,7 @@ def fit_batch(
     result = run_batch(
         loglik, init, batched_data, in_axes=in_axes, chunk_size=chunk_size, progress=progress,
         method=method, covariance=covariance, max_bytes=max_bytes, devices=devices,
-        options=options, bounds=bounds, fixed=fixed,
+        options=options, bounds=bounds, fixed=fixed, names=names,
     )
     warn_batch(result)
     return result

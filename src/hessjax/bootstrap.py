@@ -239,6 +239,7 @@ def bootstrap(
         loglik, fit.params if c is None else c.spec.unravel_host(interior_start(c, fit.free_fit.params)),
         data, in_axes=in_axes, chunk_size=chunk_size, progress=progress, method=method,
         options=options, bounds=None if c is None else c.bounds, fixed=None if c is None else c.fixed,
+        names=tuple(fit.names),
     )
     replicates = np.concatenate(
         [np.reshape(leaf, (int(n_boot), -1)) for leaf in jax.tree_util.tree_leaves(refits.params)],

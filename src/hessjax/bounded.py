@@ -64,7 +64,7 @@ class ConstrainedProblem(NamedTuple):
     constraints: Constraints
 
 
-def constrain(loglik: Callable, init: Any, bounds: Any, fixed: Any) -> ConstrainedProblem | None:
+def constrain(loglik: Callable, init: Any, bounds: Any, fixed: Any, names: Any = None) -> ConstrainedProblem | None:
     """Validate ``bounds``/``fixed`` against ``init``; ``None`` when neither is given.
 
     Raises
@@ -77,7 +77,7 @@ def constrain(loglik: Callable, init: Any, bounds: Any, fixed: Any) -> Constrain
     params, _ = as_float64_params(init, argname="init", starting_values=True)
     spec = param_spec(params)
     x0 = np.asarray(ravel_leaves(jax.tree_util.tree_leaves(params)), dtype=np.float64)
-    constraints = build_constraints(spec, x0, bounds, fixed)
+    constraints = build_constraints(spec, x0, bounds, fixed, names)
     if constraints is None:
         return None
     cache = function_cache(loglik)

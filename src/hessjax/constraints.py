@@ -31,7 +31,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from ._tree import ParamSpec, name_groups, spec_names
+from ._tree import ParamSpec, check_names, name_groups, spec_names
 
 __all__ = [
     "AT_BOUND_SE",
@@ -101,10 +101,11 @@ class Constraints:
     values: np.ndarray  # (n,) natural init
     bounds: dict  # as given (for refits: bootstrap, coverage_study, fit_batch)
     fixed: tuple[str, ...]  # as given
+    labels: tuple[str, ...] = ()  # the user's names= (empty: the pytree's names)
 
     @property
     def names(self) -> tuple[str, ...]:
-        return spec_names(self.spec)
+        return self.labels or spec_names(self.spec)
 
     @property
     def free(self) -> np.ndarray:
@@ -324,7 +325,9 @@ def _lookup(groups: dict, name: Any, argname: str) -> tuple[int, ...]:
     return groups[name]
 
 
-def build_constraints(spec: ParamSpec, x0: np.ndarray, bounds: Any, fixed: Any) -> Constraints | None:
+def build_constraints(
+    spec: ParamSpec, x0: np.ndarray, bounds: Any, fixed: Any, names: Any = None
+) -> Constraints | None:
     """Validate ``bounds`` and ``fixed`` against the parameters; ``None`` when neither is given.
 
     Raises
@@ -352,8 +355,9 @@ def build_constraints(spec: ParamSpec, x0: np.ndarray, bounds: Any, fixed: Any) 
     fixed = (fixed,) if isinstance(fixed, str) else tuple(() if fixed is None else fixed)
     if not bounds and not fixed:
         return None
-    groups = name_groups(spec)
-    names = spec_names(spec)
+    labels = () if names is None else check_names(names, spec_names(spec))
+    groups = name_groups(spec, labels or None)
+    names = labels or spec_names(spec)
     n = spec.size
     lower, upper = np.full(n, -np.inf), np.full(n, np.inf)
     normalized = {}
@@ -404,5 +408,5 @@ def build_constraints(spec: ParamSpec, x0: np.ndarray, bounds: Any, fixed: Any) 
     upper = np.where(np.isfinite(upper), upper, 0.0)
     return Constraints(
         spec=spec, kinds=tuple(kinds), lower=lower, upper=upper,
-        values=np.asarray(x0, dtype=np.float64).copy(), bounds=normalized, fixed=fixed,
+        values=np.asarray(x0, dtype=np.float64).copy(), bounds=normalized, fixed=fixed, labels=labels,
     )

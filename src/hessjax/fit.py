@@ -17,7 +17,7 @@ import numpy as np
 
 from ._precision import float64_entry_point, is_traced
 from ._processes import check_agree, describe_tree, spans_processes
-from ._tree import spec_names
+from ._tree import check_names, spec_names
 from .covariance import (
     cholesky_covariance,
     correlation,
@@ -144,7 +144,7 @@ def prepare_fit(loglik, init, data, method, covariance, options, names=None):
         )
     shape = obj.output_shape(args)
     nobs = int(shape[0]) if len(shape) == 1 else None
-    names = spec_names(obj.spec) if names is None else tuple(names)
+    names = check_names(names, spec_names(obj.spec))
     key = ("fit", *static, covariance, nobs, names)
     run = obj.program(key, lambda: _build_fit(obj, static, covariance, names, nobs))
     return run, x, args, option_data, obj
@@ -302,6 +302,7 @@ def fit(
     covariance: str = "cholesky",
     bounds: dict | None = None,
     fixed: Any = None,
+    names: Any = None,
     **options: Any,
 ) -> FitResult:
     """Maximum-likelihood fit with exact-Hessian standard errors and a certificate.
@@ -339,6 +340,11 @@ def fit(
         Names (same naming) held at their ``init`` values: SE 0, zero rows and
         columns in ``cov``, marked in the summary, not counted in
         :attr:`FitResult.n_free` (AIC, BIC, likelihood-ratio df).
+    names : sequence of str, optional
+        One name per parameter, in ``ravel_pytree`` order, for an ``init``
+        that is a flat array (whose own names are ``x[0], x[1], ...``): the
+        summary, ``bounds``, ``fixed``, ``profile``, ``wald_test`` and the
+        plots use them.
     **options
         Passed to the optimizer (``gtol``, ``max_steps``, ...; see
         :func:`hessjax.minimize`).
@@ -356,6 +362,7 @@ def fit(
     ------
     ValueError
         If ``covariance`` or ``method`` is not one of the listed values;
+        ``names`` is not one distinct string per parameter;
         ``gtol`` or ``initial_radius`` is not a finite number > 0;
         ``max_steps`` is not an integer in ``[0, 2**31 - 1]``;
         ``init_hessian`` (BFGS) is not ``"identity"``, ``"scaled"`` or
@@ -408,9 +415,9 @@ def fit(
     >>> bool(res.diagnostics.is_valid)
     True
     """
-    problem = constrain(loglik, init, bounds, fixed)
+    problem = constrain(loglik, init, bounds, fixed, names)
     if problem is None:
-        result = _fit_quietly(loglik, init, data, method, covariance, options)
+        result = _fit_quietly(loglik, init, data, method, covariance, options, names=names)
     else:
         inner = _fit_quietly(
             problem.loglik, problem.z0, (*problem.constraints.data, *data), method, covariance,

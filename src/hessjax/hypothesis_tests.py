@@ -246,7 +246,8 @@ def lr_test(restricted: Any, full: Any) -> TestResult:
 def _name_rows(items: list, fit: Any) -> np.ndarray:
     names = tuple(fit.names)
     spec = getattr(getattr(fit, "objective", None), "spec", None)
-    groups = name_groups(spec) if spec is not None else {name: (i,) for i, name in enumerate(names)}
+    groups = (name_groups(spec, names) if spec is not None and spec.size == len(names)
+              else {name: (i,) for i, name in enumerate(names)})
     rows = []
     for item in items:
         if item not in groups:

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import default_gtol, float64_entry_point, is_traced, warn_promoted
-from ._tree import spec_names
+from ._tree import check_names, spec_names
 from ._validate import check_max_steps, check_tolerance
 from .covariance import (
     cholesky_covariance,
@@ -226,6 +226,7 @@ def least_squares(
     absolute_sigma: bool = False,
     gtol: float | None = None,
     max_steps: int | None = None,
+    names: Any = None,
 ) -> LeastSquaresResult:
     """Nonlinear least squares by Levenberg–Marquardt with exact Jacobians.
 
@@ -262,6 +263,9 @@ def least_squares(
         once that cosine is below ``sqrt(gtol)``: float64 can do no better.
     max_steps : int, optional
         Iteration limit (default 2000; NIST's hardest problems need ~1000).
+    names : sequence of str, optional
+        One name per parameter for a flat-array ``init`` (as ``curve_fit``'s
+        ``p0``), used in the summary and the certificate.
 
     Returns
     -------
@@ -277,7 +281,8 @@ def least_squares(
         If ``sigma`` is not a positive finite number or a 1-D array of
         positive finite numbers with one value per residual;
         ``absolute_sigma`` is not a bool; ``gtol`` is not a finite
-        number > 0; ``max_steps`` is not a non-negative int; ``residuals``
+        number > 0; ``max_steps`` is not a non-negative int; ``names`` is not
+        one distinct string per parameter; ``residuals``
         does not return a 1-D array; there
         are no more residuals than parameters; ``init`` has no elements; a
         DataFrame or Series in ``data`` has non-numeric columns; or calling
@@ -344,8 +349,8 @@ def least_squares(
         )
     weights = _per_observation_sigma(sigma, nobs)
     warn_promoted(["`sigma`"] if narrow_sigma else [])
-    names = spec_names(obj.spec)
-    run = obj.program(("least_squares", steps, nobs), lambda: _build(obj, steps, names, nobs))
+    names = check_names(names, spec_names(obj.spec))
+    run = obj.program(("least_squares", steps, nobs, names), lambda: _build(obj, steps, names, nobs))
     options = LMOptions(gtol=gtol)
     absolute_flag = np.asarray(absolute)
     result = run(x, args, weights, absolute_flag, options)
@@ -353,7 +358,7 @@ def least_squares(
     if not is_traced(d.is_valid) and bool(d.hessian_is_pd) and needs_refit(d.quadratic_ratio):
         # Curved valley: certify again with the other parameters re-fitted at the probes.
         refit = obj.program(
-            ("least_squares-refit", steps, nobs), lambda: _build(obj, steps, names, nobs, refit=True)
+            ("least_squares-refit", steps, nobs, names), lambda: _build(obj, steps, names, nobs, refit=True)
         )
         result = refit(x, args, weights, absolute_flag, options)
     result = dataclasses.replace(result, weighted=sigma is not None, absolute_sigma=absolute)
