@@ -8,6 +8,8 @@ modes run in turn in one job (one launch, one JAX start-up per process):
 - ``local``: the same, each process passing only its block of rows (``process_local=True``);
 - ``uneven``: as ``local``, but process 0 passes 8 rows more than the others (must fail);
 - ``structure``: ``fit_batch`` where the last process passes an extra parameter (must fail);
+- ``fixed``: ``fit`` of sharded data where the last process holds a parameter fixed at another
+  value (must fail; before the check, this fitted a silent mixture);
 - ``die``: the last process exits right after joining.
 
 Each process sees 2 forced host devices and joins the job with gloo collectives. What it got
@@ -56,6 +58,15 @@ def run(mode, pid, n, out):
                  loglik=res.loglik, valid=res.diagnostics.is_valid, robust=robust,
                  newton_decrement=res.diagnostics.newton_decrement, nobs=res.nobs,
                  devices=jax.device_count(), processes=jax.process_count())
+        if mode == "local":  # a later collective call with different arguments in one process
+            try:
+                res.conf_int(level=0.95 if pid == 0 else 0.9, method="profile")
+            except ValueError as e:
+                with open(out.replace(".npz", ".level.txt"), "w") as f:
+                    f.write(str(e))
+    elif mode == "fixed":  # the same structure, a different fixed value in the last process
+        beta0 = {"beta": np.array([0.0, 0.0, 0.5 if pid == n - 1 else 0.0])}
+        hj.fit(m.logit_loglik, beta0, *hj.shard_data(m.X, m.Y), fixed="beta[2]")
     elif mode == "structure":
         init = dict(m.INIT, extra=0.0) if pid == n - 1 else m.INIT
         hj.fit_batch(m.loglik, init, m.DATA, progress=False)

@@ -110,3 +110,25 @@ def test_bootstrap_input_errors():
         hj.bootstrap(per_obs, n_boot=1, key=0)
     with pytest.raises(TypeError, match="FitResult"):
         hj.bootstrap(np.zeros(3), n_boot=10, key=0)
+
+
+def test_refits_that_run_off_to_infinity_are_kept_counted_and_warned_about():
+    """Separation in a resample: the refit is not a certified maximum (its slope runs off).
+    It stays in the replicates (dropping it would bias the SE down), and the result and one
+    warning say how many there are."""
+    x = np.linspace(-2.0, 2.0, 20)
+    y = (x > 0).astype(float)
+    y[[9, 10]] = y[[10, 9]]  # two overlapping points: resamples without both are separated
+
+    def logit(p, x, y):
+        eta = p["a"] + p["b"] * x
+        return y * eta - jnp.logaddexp(0.0, eta)
+
+    fit = hj.fit(logit, {"a": 0.0, "b": 0.0}, x, y)
+    assert bool(fit.diagnostics.is_valid)
+    with pytest.warns(hj.ConvergenceWarning, match="not certified maxima"):
+        boot = hj.bootstrap(fit, n_boot=40, key=1)
+    runaway = np.sum(np.abs(boot.replicates[:, 1]) > 20 * abs(fit.estimate[1]))
+    assert runaway >= 1
+    assert boot.uncertified_fraction * np.sum(np.isfinite(boot.replicates[:, 0])) >= runaway
+    assert "not certified (kept)" in str(boot)

@@ -137,3 +137,13 @@ def test_saddle_point_is_named_as_the_cause():
 
     rep = hj.check_hessian(saddle, np.zeros(2), np.array([[2.0, 0.0], [0.0, -2.0]]))
     assert "not a strict minimum" in rep.verdict and not rep.ok
+
+
+def test_a_non_finite_candidate_is_called_not_finite_and_a_builtin_name_is_not_overwritten():
+    f = lambda p: jnp.sum((p - 1.0) ** 2)  # noqa: E731
+    cmp = hj.compare_hessians(f, np.ones(3), candidates={"nan": np.full((3, 3), np.nan)}, include=())
+    rep = cmp["nan"]
+    assert not rep.ok and rep.verdict.startswith("not finite") and "negative variance" not in rep.verdict
+    assert np.isnan(rep.max_principal_angle)
+    with pytest.raises(ValueError, match="name of a built-in candidate"):
+        hj.compare_hessians(f, np.ones(3), candidates={"fd central": 2.0 * np.eye(3)}, include=("central",))

@@ -52,7 +52,7 @@ def _launch(folder, n: int, modes: str, timeout: float = TIMEOUT_S):
 
 # One job per process count runs every mode in turn: a JAX start-up and the compilations
 # are the cost of these tests, not the tiny problems.
-MODES = {2: "batch+shard+local+uneven+structure", 4: "batch"}
+MODES = {2: "batch+shard+local+uneven+structure+fixed", 4: "batch"}
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,9 @@ def test_one_dataset_split_by_observations_over_processes_equals_the_unsplit_fit
 
 @pytest.mark.parametrize(("mode", "message"), [
     ("uneven", "the processes passed [56, 48] rows"),
-    ("structure", "process(es) [1] passed a different parameter structure (init)"),
+    ("structure", "process(es) [1] passed parameter structure (init) different from process 0"),
+    ("fixed", "process(es) [1] passed replicated data (bounds, fixed values, unsharded arguments)"),
+    ("local.level", "process(es) [1] passed call and arguments different from process 0"),
 ])
 def test_bad_combinations_across_processes_fail_in_every_process_with_a_clear_error(job, mode, message):
     for out in job(2):  # raised in every process, not only the one at fault

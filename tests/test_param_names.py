@@ -159,7 +159,7 @@ def test_compare_and_check_hessian_take_names_for_a_flat_array():
     assert "rate" in cmp["mine"].verdict
     rep = hj.check_hessian(f, x, wrong, names=("shape", "rate"))
     assert "shape" in str(rep) and "x[" not in str(rep)
-    with pytest.raises(ValueError, match="`names` has 3 names for 2 parameters"):
+    with pytest.raises(ValueError, match=r"`names` gives 3 name\(s\) for 2 parameter"):
         hj.compare_hessians(f, x, include=(), names=["a", "b", "c"])
     with pytest.raises(ValueError, match="repeats"):
         hj.check_hessian(f, x, wrong, names=["a", "a"])
@@ -192,7 +192,7 @@ def test_fit_names_label_a_flat_init_everywhere():
     assert "log_sigma" in b.summary() and "fixed" in b.summary()
     boot = hj.bootstrap(b, n_boot=8, key=0, progress=False)
     assert boot.names == ("mu", "log_sigma")
-    with pytest.raises(ValueError, match="`names` has 1 names for 2 parameters"):
+    with pytest.raises(ValueError, match=r"`names` gives 1 name\(s\) for 2 parameter"):
         hj.fit(_normal_flat, np.zeros(2), Y_NAMES, names=["mu"])
     with pytest.raises(ValueError, match="unknown|not a parameter|valid"):
         hj.fit(_normal_flat, np.zeros(2), Y_NAMES, names=["mu", "log_sigma"], bounds={"x[0]x": (0, None)})

@@ -215,7 +215,7 @@ def test_bootstrap_normal_curves_peak_at_one_over_root_two_pi_se(boot):
 def test_bootstrap_names_override_and_must_match(boot):
     fig = hj.plot_bootstrap(boot, names=["slope", "constant", "log dispersion"])
     assert [ax.get_xlabel() for ax in fig.axes if ax.get_visible()] == ["slope", "constant", "log dispersion"]
-    with pytest.raises(ValueError, match="3 parameters"):
+    with pytest.raises(ValueError, match=r"for 3 parameter\(s\)"):
         hj.plot_bootstrap(boot, names=["slope", "constant"])
     with pytest.raises(ValueError, match="sequence of strings"):
         hj.plot_bootstrap(boot, names="abc")
@@ -255,5 +255,5 @@ def test_coverage_shows_the_nominal_level_and_the_mc_noise_band(study):
 def test_coverage_names_override_and_must_match(study):
     fig = hj.plot_coverage(study, names=["b_age", "b0", "log dispersion"])
     assert _labels(fig.axes[0].get_xticklabels()) == ["b_age", "b0", "log dispersion"]
-    with pytest.raises(ValueError, match="1 names for 3 parameters"):
+    with pytest.raises(ValueError, match=r"1 name\(s\) for 3 parameter"):
         hj.plot_coverage(study, names=["only one"])

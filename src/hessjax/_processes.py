@@ -21,7 +21,8 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["spans_processes", "check_agree", "gather_ints", "describe_tree"]
+__all__ = ["spans_processes", "replicated_leaves", "check_agree", "gather_ints", "describe_tree",
+           "check_device_counts"]
 
 
 def spans_processes(tree: Any) -> bool:
@@ -32,6 +33,32 @@ def spans_processes(tree: Any) -> bool:
         if not leaf.is_fully_addressable:
             return True
     return False
+
+
+def replicated_leaves(tree: Any) -> list:
+    """The leaves of ``tree`` held whole by this process (host arrays and arrays on its
+    own devices): under SPMD they must be equal in every process."""
+    return [
+        leaf for leaf in jax.tree_util.tree_leaves(tree)
+        if not (isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer)
+                and not leaf.is_fully_addressable)
+    ]
+
+
+def check_device_counts() -> None:
+    """Raise ``ValueError`` (in every process alike: it reads the global device list)
+    unless every process of the job has the same number of devices; JAX's gathers
+    across processes need equal counts."""
+    counts: dict[int, int] = {}
+    for d in jax.devices():
+        counts[d.process_index] = counts.get(d.process_index, 0) + 1
+    if len(set(counts.values())) > 1:
+        raise ValueError(
+            f"the processes of this jax.distributed job have different numbers of devices "
+            f"({dict(sorted(counts.items()))}, by process); hessjax gathers results across processes, "
+            "which needs the same count in every process: give each process the same devices "
+            "(e.g. the same XLA_FLAGS or CUDA_VISIBLE_DEVICES count)."
+        )
 
 
 def describe_tree(tree: Any) -> str:
@@ -71,6 +98,7 @@ def check_agree(items: dict[str, Any], context: str) -> None:
     """
     if jax.process_count() == 1 or not items:
         return
+    check_device_counts()
     labels = list(items)
     digests = gather_ints(np.concatenate([_digest(items[k]) for k in labels]))
     for i, label in enumerate(labels):
@@ -80,7 +108,7 @@ def check_agree(items: dict[str, Any], context: str) -> None:
             mine = items[label]
             shown = mine if isinstance(mine, str) else describe_tree(mine)
             raise ValueError(
-                f"{context}: process(es) {differ} passed a different {label} than process 0. "
+                f"{context}: process(es) {differ} passed {label} different from process 0's. "
                 f"Every process of a jax.distributed job runs the same program, so each must pass "
                 f"the same {label} (process {jax.process_index()} has: {shown[:300]})."
             )

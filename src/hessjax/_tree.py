@@ -203,7 +203,7 @@ def check_names(names: Any, default: tuple[str, ...], argname: str = "names") ->
     names = tuple(names)
     if len(names) != len(default):
         raise ValueError(
-            f"`{argname}` has {len(names)} names for {len(default)} parameters; pass one per "
+            f"`{argname}` gives {len(names)} name(s) for {len(default)} parameter(s); pass one per "
             f"parameter, in the order {list(default)[:6]}{' ...' if len(default) > 6 else ''}."
         )
     if len(set(names)) != len(names):

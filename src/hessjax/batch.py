@@ -306,7 +306,7 @@ def map_chunks(
     spans = _mesh_spans_processes(mesh)
     if spans:
         check_agree(
-            {"batched data": tuple(args), "batch layout (in_axes, chunk size)": f"{batched} {n_items} {size}"},
+            {"batched or shared data (bounds and fixed values included)": tuple(args), "batch layout (in_axes, chunk size)": f"{batched} {n_items} {size}"},
             "a batch over several processes",
         )
     n_chunks = -(-n_items // size)
@@ -600,6 +600,11 @@ def shard_data(
     devices.sort(key=lambda d: (d.process_index, d.id))
     n_processes = len({d.process_index for d in devices})
     local = [d for d in devices if d.process_index == jax.process_index()]
+    if process_local and jax.process_count() > 1:
+        # Agree first, so that a process whose own settings are wrong does not leave the
+        # others waiting in the next collective: all raise the same error.
+        check_agree({"shard_data settings (axis, devices of every process or of one)":
+                     repr((axis, n_processes > 1))}, "shard_data(process_local=True)")
     if process_local and jax.process_count() > 1 and n_processes == 1:
         raise ValueError(
             "process_local=True splits the rows over every process's devices, but `devices` are "
@@ -642,9 +647,9 @@ def shard_data(
                 check_agree({"data": leaves}, "shard_data over several processes (process_local=False)")
         per_device = len(local) if process_local else len(devices)
         if nobs % per_device:
-            where = "this process's devices" if process_local else "devices"
+            where = f"this process's {per_device} devices" if process_local else f"{per_device} devices"
             raise ValueError(
-                f"{nobs} observations cannot be split evenly over {per_device} {where}; drop "
+                f"{nobs} observations cannot be split evenly over {where}; drop "
                 f"or duplicate-with-zero-weight {nobs % per_device} observations, or pass "
                 "devices=... with a count that divides the number of observations."
             )

@@ -25,6 +25,7 @@ from .batch import as_key, run_batch, simulate_batch
 from .constraints import interior_start
 from .report import render_bootstrap_text, render_text_html
 from .results import FitResult
+from ._processes import spans_processes
 from .warnings import ConvergenceWarning, warn
 
 __all__ = ["bootstrap", "BootstrapResult"]
@@ -95,6 +96,11 @@ class BootstrapResult:
     mc_se_relative : float
         Monte Carlo relative standard error of the bootstrap SEs,
         1/sqrt(2 (B - 1)) for B successful replicates.
+    uncertified_fraction : float
+        Fraction of the included refits whose certificate is not VALID (e.g.
+        separation in a resample: an estimate running off to infinity). They
+        are kept, since excluding them would bias the SEs down, but they can
+        dominate the summaries: see ``replicates``.
     """
 
     kind: str
@@ -108,6 +114,7 @@ class BootstrapResult:
     bias: np.ndarray
     failed_fraction: float
     mc_se_relative: float
+    uncertified_fraction: float = 0.0
 
     @property
     def n_boot(self) -> int:
@@ -125,6 +132,13 @@ def _validate(fit, n_boot, kind, simulate, level):
         raise TypeError("`fit` must be the FitResult of hessjax.fit (one fit, not a batch).")
     if np.ndim(fit.loglik) != 0:
         raise ValueError("`fit` is a batch; bootstrap one fit at a time (index it: fits[i]).")
+    if spans_processes(fit.data if fit.free_fit is None else fit.free_fit.data):
+        raise ValueError(
+            "bootstrap refits the fit's data in every replicate, and this fit's data are sharded "
+            "over several processes (shard_data), which the refits cannot share. Bootstrap a fit "
+            "of the global data instead (hj.fit(loglik, init, X, y) with the same arrays in every "
+            "process): its replicates are split over every process's devices."
+        )
     if not isinstance(n_boot, (int, np.integer)) or isinstance(n_boot, bool) or n_boot < 2:
         raise ValueError(f"`n_boot` must be an int >= 2, got {n_boot!r}.")
     if kind not in KINDS:
@@ -207,7 +221,9 @@ def bootstrap(
     Warns
     -----
     ConvergenceWarning
-        When some refits did not converge (they are excluded).
+        When some refits did not converge (they are excluded), or when some
+        included refits are not certified maxima (kept; counted in
+        ``uncertified_fraction``).
     PrecisionWarning
         When ``simulate`` returns data with less than float64 precision.
 
@@ -255,6 +271,22 @@ def bootstrap(
             "excluded; if many fail, the estimate may be near a boundary or weakly identified.",
             ConvergenceWarning,
         )
+    # A refit on a declared bound is not VALID but is a legitimate replicate; not counted.
+    at_bound = refits.diagnostics.at_bound
+    on_bound = (np.zeros(ok.shape, bool) if at_bound is None
+                else np.asarray(at_bound).reshape(ok.shape[0], -1).any(axis=1))
+    uncertified = ok & ~np.asarray(refits.diagnostics.is_valid) & ~on_bound
+    uncertified_fraction = float(uncertified.sum() / max(ok.sum(), 1))
+    if uncertified.any():
+        worst = np.nanmax(np.abs(replicates - fit.estimate) / np.asarray(fit.se_vector), axis=0)
+        warn(
+            f"{int(uncertified.sum())} of {int(ok.sum())} included bootstrap refits are not certified "
+            f"maxima (e.g. separation in a resample: an estimate running off to infinity; the farthest "
+            f"replicate is {np.nanmax(worst):.3g} exact SEs from the estimate). They are kept, since "
+            "dropping them would bias the SEs down, but they can dominate the bootstrap SEs and "
+            "intervals: inspect boot.replicates, or treat the model as weakly identified.",
+            ConvergenceWarning,
+        )
     alpha = 1.0 - float(level)
     if good.shape[0] >= 2:
         se = good.std(axis=0, ddof=1)
@@ -276,4 +308,5 @@ def bootstrap(
         bias=bias,
         failed_fraction=float(failed),
         mc_se_relative=float(1.0 / np.sqrt(2.0 * max(good.shape[0] - 1, 1))),
+        uncertified_fraction=uncertified_fraction,
     )

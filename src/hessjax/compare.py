@@ -269,6 +269,12 @@ def _explain(report: dict, cand: Candidate, exact: np.ndarray, exact_is_pd: bool
             "a flat direction), so no covariance exists here and every candidate's standard "
             "errors are meaningless; fit first, or see hj.fit(...).diagnostics"
         )
+    if not report["finite"]:
+        return (
+            "not finite: the matrix has NaN or inf entries, so it implies no standard errors; "
+            "an FD step that overflowed, a log of a non-positive value at x, or a failed inversion "
+            "upstream are the usual causes"
+        )
     causes = []
     n = exact.shape[0]
     if report["asymmetry"] > symmetry_tolerance(n):
@@ -388,11 +394,12 @@ def _report(name: str, cand: Candidate, exact: np.ndarray, x, names, exact_is_pd
     lam_c, vec_c = np.linalg.eigh(hess) if np.all(np.isfinite(hess)) else (np.full(n, np.nan), np.eye(n))
     lam_e, vec_e = np.linalg.eigh(exact)
     cosines = np.clip(np.abs(np.sum(vec_c * vec_e, axis=0)), 0.0, 1.0)
-    angle = float(np.degrees(np.max(np.arccos(cosines))))
+    angle = float(np.degrees(np.max(np.arccos(cosines)))) if np.all(np.isfinite(hess)) else float("nan")
     is_pd = _is_pd(hess)
     agrees = _agrees(se_ratio, is_pd, rtol)
     misreading = _misreading(matrix, as_hessian, exact_var, rtol) if exact_is_pd and not agrees else None
-    info = dict(se_ratio=se_ratio, is_pd=is_pd, inverse=inv, asymmetry=asymmetry, misreading=misreading)
+    info = dict(se_ratio=se_ratio, is_pd=is_pd, inverse=inv, asymmetry=asymmetry, misreading=misreading,
+                finite=bool(np.all(np.isfinite(matrix))))
     ok = bool(exact_is_pd and agrees and asymmetry <= symmetry_tolerance(n))
     return CandidateReport(
         name=name,
@@ -536,7 +543,8 @@ def compare_hessians(
     ------
     ValueError
         An unknown name in ``include`` (with the valid names and the closest
-        one); ``names`` not one distinct string per parameter; or ``"bfgs"`` in ``include`` without ``bfgs_start``; a
+        one); ``names`` not one distinct string per parameter; a user
+        candidate named like a built-in one that ``include`` computes; or ``"bfgs"`` in ``include`` without ``bfgs_start``; a
         :class:`Candidate` whose ``kind`` is not ``"hessian"``,
         ``"inverse"`` or ``"covariance"``; a candidate that is not
         ``(n, n)``; ``x`` with no elements; ``f`` not returning a scalar; a
@@ -585,6 +593,11 @@ def compare_hessians(
     include = _check_include(include, bfgs_start)
     cands = _builtin(f, x, args, include, bfgs_start)
     for name, value in (candidates or {}).items():
+        if name in cands:
+            raise ValueError(
+                f"candidates[{name!r}] has the name of a built-in candidate that `include` also "
+                f"computes; rename yours (e.g. {name + ' (mine)'!r}) or leave it out of `include`."
+            )
         cands[name] = _as_candidate(value)
     # The step fd_hessian would choose, for the advice on a bad FD step (computed only if needed).
     suggest_step = functools.cache(lambda: default_step(x, "central", f=f, args=args64))

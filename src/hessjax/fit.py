@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import float64_entry_point, is_traced
-from ._processes import check_agree, describe_tree, spans_processes
+from ._processes import check_agree, describe_tree, replicated_leaves, spans_processes
 from ._tree import check_names, spec_names
 from .covariance import (
     cholesky_covariance,
@@ -129,6 +129,7 @@ def prepare_fit(loglik, init, data, method, covariance, options, names=None):
         check_agree(
             {"parameter structure (init)": describe_tree(init), "starting values (init)": x,
              "data shapes": describe_tree(args),
+             "replicated data (bounds, fixed values, unsharded arguments)": replicated_leaves(args),
              "method and options": repr((static, covariance, jax.tree_util.tree_leaves(option_data), names))},
             "fit on data sharded over several processes",
         )
@@ -415,6 +416,9 @@ def fit(
     >>> bool(res.diagnostics.is_valid)
     True
     """
+    if spans_processes(data):  # before the constrained and unconstrained paths part ways
+        check_agree({"bounds, fixed and names": repr((sorted((bounds or {}).items()), fixed, names))},
+                    "fit on data sharded over several processes")
     problem = constrain(loglik, init, bounds, fixed, names)
     if problem is None:
         result = _fit_quietly(loglik, init, data, method, covariance, options, names=names)

@@ -294,7 +294,10 @@ def render_bootstrap_text(boot) -> str:
     mc = boot.mc_se_relative
     return "\n".join([
         f"{boot.kind.capitalize()} bootstrap: {boot.n_boot} refits, "
-        f"{100 * boot.failed_fraction:.1f}% failed; percentile intervals",
+        f"{100 * boot.failed_fraction:.1f}% failed"
+        + (f", {100 * boot.uncertified_fraction:.1f}% of the rest not certified (kept)"
+           if boot.uncertified_fraction else "")
+        + "; percentile intervals",
         *_table(head, rows),
         f"Monte Carlo error of a bootstrap SE: {100 * mc:.1f}% (1 SD); boot/exact ratios within "
         f"1 +- {2 * mc:.3f} agree at about 2 SD. A larger gap under a well-specified model "

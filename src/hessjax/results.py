@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import float64_entry_point
+from ._processes import check_agree, spans_processes
 from .constraints import natural_covariance
 from .covariance import delta_covariance, sandwich_covariance, standard_errors, wald_intervals
 from .diagnostics import Diagnostics
@@ -292,6 +293,7 @@ class FitResult:
             with jax.enable_x64(True):
                 return np.asarray(wald_intervals(self.estimate, self.se_vector, float(level)))
         if method == "profile":
+            self._agree_across_processes(f"conf_int(level={float(level)!r}, method='profile')")
             return profile_intervals(self, level=float(level)).intervals
         raise ValueError(f"unknown method={method!r}; use 'wald' or 'profile'.")
 
@@ -316,6 +318,7 @@ class FitResult:
         >>> np.round(res.profile("x", n_points=3, bound=(0.0, 2.0)).drop, 6)
         array([1., 0., 1.])
         """
+        self._agree_across_processes(f"profile({name!r}, n_points={n_points!r}, bound={bound!r})")
         return profile_curve(self, name, n_points=n_points, bound=bound)
 
     def contour(self, name1: str, name2: str, level: float = 0.95, n_points: int = 40) -> np.ndarray:
@@ -336,6 +339,7 @@ class FitResult:
         >>> res.contour("a", "b", n_points=6).shape
         (6, 2)
         """
+        self._agree_across_processes(f"contour({name1!r}, {name2!r}, level={level!r}, n_points={n_points!r})")
         return profile_contour(self, name1, name2, level=level, n_points=n_points)
 
     @float64_entry_point
@@ -367,6 +371,7 @@ class FitResult:
         True
         """
         self._require_unbatched("robust_cov")
+        self._agree_across_processes("robust_cov()")
         if self.nobs is None:
             raise ValueError(
                 "robust_cov() needs per-observation log-likelihood values: make loglik return "
@@ -591,6 +596,15 @@ class FitResult:
     def _require_unbatched(self, what: str) -> None:
         if np.ndim(self.loglik) != 0:
             raise ValueError(f"{what}() works on one fit; index the batched result first.")
+
+    def _agree_across_processes(self, call: str) -> None:
+        """For a fit of data sharded over several processes, a later call is one
+        collective program: check that every process makes it with the same arguments
+        (a ValueError in all of them otherwise). A process that skips the call still
+        leaves the others waiting: make every call in every process."""
+        data = self.data if self.free_fit is None else self.free_fit.data
+        if spans_processes(data):
+            check_agree({"call and arguments": call}, "a call on a fit of data sharded over several processes")
 
 
 # -- least_squares -------------------------------------------------------------------
