@@ -139,7 +139,7 @@ def test_comparison_nan_ratio_is_a_red_cross_in_its_slot_not_a_zero_bar(comparis
     ax = _bar_axes(hj.plot_comparison(comparison))
     k = [c.name for c in comparison.candidates].index("negative variance")
     assert np.isnan(comparison.candidates[k].se_ratio[1])
-    (marker,) = [line for line in ax.lines if line.get_label() == "NaN (negative variance)"]
+    (marker,) = [line for line in ax.lines if line.get_label() == "NaN: negative variance or not finite"]
     bar = ax.containers[k][1]
     np.testing.assert_allclose(marker.get_xdata(), [bar.get_x() + bar.get_width() / 2])
     np.testing.assert_allclose(marker.get_ydata(), [1.0])

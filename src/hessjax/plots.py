@@ -157,13 +157,18 @@ def plot_comparison(comparison, path: str | None = None):
     """
     plt = _pyplot()
     cands, names = comparison.candidates, list(comparison.names)
-    panel = float(np.clip(0.22 * len(names), 3.0, 7.0))
-    width = max(panel * len(cands) + 1.5, float(np.clip(0.25 * len(names) * max(len(cands), 1), 4, 18)) + 3)
+    panel = float(np.clip(0.22 * len(names), 2.6, 6.0))
+    cols = min(max(len(cands), 1), 4 if len(names) <= 12 else 2)  # heatmaps wrap onto rows
+    rows = -(-len(cands) // cols) if cands else 0
+    width = min(max(panel * cols + 1.5, float(np.clip(0.25 * len(names) * max(len(cands), 1), 4, 18)) + 3), 20.0)
     if cands:
-        fig = plt.figure(figsize=(width, panel + 4.0), layout="constrained")
-        # Subfigures: the bar chart's outside legend must not squeeze the heatmaps' row.
-        top, bottom = fig.subfigures(2, 1, height_ratios=[panel + 0.8, 3.2])
-        heatmaps = top.subplots(1, len(cands), squeeze=False)[0]
+        fig = plt.figure(figsize=(width, panel * rows + 0.8 * rows + 3.2), layout="constrained")
+        # Subfigures: the bar chart's outside legend must not squeeze the heatmaps' rows.
+        top, bottom = fig.subfigures(2, 1, height_ratios=[(panel + 0.8) * rows, 3.2])
+        grid = top.subplots(rows, cols, squeeze=False).ravel()
+        for ax in grid[len(cands):]:
+            ax.set_visible(False)
+        heatmaps = grid[: len(cands)]
         scale = np.max(np.abs(comparison.exact)) or 1.0
         for ax, c in zip(heatmaps, cands):
             err = np.abs(c.hessian - comparison.exact) / scale
@@ -192,7 +197,7 @@ def plot_comparison(comparison, path: str | None = None):
         bars.bar(x, row - base, bar_width, bottom=base, label=label, color=f"C{k}", edgecolor=f"C{k}", lw=1.5)
         missing.extend(x[np.isnan(row)])
     _mark_nan(bars, missing, 1.0 if cands or not finite.size else float(finite.min()),
-              "NaN (negative variance)")
+              "NaN: negative variance or not finite")
     if log:
         bars.set_yscale("log")
         bars.set_ylim(min(finite.min(), 1.0) / 2, max(finite.max(), 1.0) * 2)  # 1 is never the edge
