@@ -58,6 +58,8 @@ def run(mode, pid, n, out):
                  loglik=res.loglik, valid=res.diagnostics.is_valid, robust=robust,
                  newton_decrement=res.diagnostics.newton_decrement, nobs=res.nobs,
                  devices=jax.device_count(), processes=jax.process_count())
+        delta = res.delta(lambda p: {"ratio": p["beta"][1] / p["beta"][2]})
+        assert isinstance(delta.se["ratio"], np.ndarray) and isinstance(delta.cov, np.ndarray), type(delta.cov)
         if mode == "local":  # a later collective call with different arguments in one process
             try:
                 res.conf_int(level=0.95 if pid == 0 else 0.9, method="profile")

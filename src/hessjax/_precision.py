@@ -68,14 +68,17 @@ def to_host(tree: Any) -> Any:
     """
     if is_traced(tree):
         return tree
-    # Arrays spread over several hosts (jax.distributed) stay JAX arrays:
-    # no single process holds all of their data.
-    return jax.tree_util.tree_map(
-        lambda leaf: np.asarray(leaf)
-        if isinstance(leaf, jax.Array) and leaf.is_fully_addressable
-        else leaf,
-        tree,
-    )
+    return jax.tree_util.tree_map(_host_leaf, tree)
+
+
+def _host_leaf(leaf: Any) -> Any:
+    if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
+        return np.asarray(leaf) if isinstance(leaf, jax.Array) else leaf
+    if leaf.is_fully_replicated:  # over several processes, but every process holds all of it
+        return np.asarray(leaf.addressable_data(0))
+    # Sharded over several processes (jax.distributed): no single process holds all of
+    # its data, so it stays a JAX array.
+    return leaf
 
 
 def float64_entry_point(fn: F) -> F:
