@@ -47,14 +47,20 @@ def _new_axes(ax, figsize):
     return _pyplot().subplots(figsize=figsize, layout="constrained")
 
 
+def _grid(parent, n: int, cols: int) -> list:
+    """n panels on ``parent`` (a figure or subfigure), ``cols`` per row, unused cells hidden."""
+    cols = min(n, cols)
+    axes = parent.subplots(-(-n // cols), cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return list(axes[:n])
+
+
 def _panels(n: int, cols: int, width: float, height: float, extra_width: float = 0.0):
     """A new figure with n panels, ``cols`` per row (the unused cells hidden), as a list."""
     cols, rows = min(n, cols), -(-n // cols)
-    fig, axes = _pyplot().subplots(rows, cols, figsize=(width * cols + extra_width, height * rows),
-                                   squeeze=False, layout="constrained")
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, list(axes.ravel()[:n])
+    fig = _pyplot().figure(figsize=(width * cols + extra_width, height * rows), layout="constrained")
+    return fig, _grid(fig, n, cols)
 
 
 def _legend_outside(ax, *handles_and_labels):
@@ -165,17 +171,14 @@ def plot_comparison(comparison, path: str | None = None):
         fig = plt.figure(figsize=(width, panel * rows + 0.8 * rows + 3.2), layout="constrained")
         # Subfigures: the bar chart's outside legend must not squeeze the heatmaps' rows.
         top, bottom = fig.subfigures(2, 1, height_ratios=[(panel + 0.8) * rows, 3.2])
-        grid = top.subplots(rows, cols, squeeze=False).ravel()
-        for ax in grid[len(cands):]:
-            ax.set_visible(False)
-        heatmaps = grid[: len(cands)]
+        heatmaps = _grid(top, len(cands), cols)
         scale = np.max(np.abs(comparison.exact)) or 1.0
         for ax, c in zip(heatmaps, cands):
             err = np.abs(c.hessian - comparison.exact) / scale
             image = ax.imshow(np.log10(np.maximum(err, 1e-17)), vmin=-16, vmax=0, cmap="viridis")
             _name_ticks(ax, names, "xy")
             ax.set_title(textwrap.fill(c.name, 30), fontsize=9)  # wrapped, never truncated
-        top.colorbar(image, ax=heatmaps.tolist(), label="log10 |H_cand - H_exact| / max |H_exact|")
+        top.colorbar(image, ax=heatmaps, label="log10 |H_cand - H_exact| / max |H_exact|")
         bars = bottom.subplots()
         series = {c.name: c.se_ratio for c in cands}
         bars.axhline(1.0, color="black", lw=0.8, zorder=0.5)  # under the bars' edges
@@ -395,7 +398,7 @@ def plot_bootstrap(boot, path: str | None = None, names: Sequence[str] | None = 
     ImportError
         If matplotlib is not installed (the ``plot`` extra).
     ValueError
-        If ``names`` is a string or does not have one entry per parameter.
+        If ``names`` is not one distinct string per parameter.
     OSError
         If ``path`` is given and cannot be written (from matplotlib's
         ``savefig``, which also raises ``ValueError`` for an unknown file
